@@ -1,0 +1,119 @@
+"""The fleet-state agent: orders, vehicles and traffic into a changelog-backed table and Redis."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from agents.summary_store import SummaryStore
+from engine.settings import Settings
+from engine.state import FleetState, SourcePosition
+from schemas import DecodeError, ErrorDetail, OrderEvent, TrafficEvent, VehicleEvent, WireModel, dead_letter, decode
+
+log = logging.getLogger(__name__)
+
+FLEET_STATE_TABLE = "fleet-state"
+
+
+@dataclass
+class FleetStateWiring:
+    """What the fleet-state agent registered on the app, for the timer and for tests."""
+
+    table: Any
+    dead_letters: faust.TopicT
+    store: SummaryStore
+
+
+def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore) -> FleetStateWiring:
+    """Register the agent, its table, the dead-letter topic and the summary refresh timer."""
+    topics = settings.topics
+    schema_for: dict[str, type[WireModel]] = {
+        topics.orders: OrderEvent,
+        topics.vehicles: VehicleEvent,
+        topics.traffic: TrafficEvent,
+    }
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    inputs = app.topic(*schema_for, partitions=topics.partitions, **raw)
+    dead_letters = app.topic(topics.dead_letters, partitions=topics.partitions, **raw)
+    # Raw bytes keys and values: what is written is exactly what recovery reads back from the changelog.
+    table = app.Table(
+        FLEET_STATE_TABLE,
+        partitions=topics.partitions,
+        schema=faust.Schema(**raw),
+        help="FleetState JSON per fleet id (utf-8 key); rebuilt from its changelog on restart.",
+    )
+
+    async def reject(event: EventT, error: DecodeError) -> None:
+        message = event.message
+        record = dead_letter(
+            error,
+            source_topic=message.topic,
+            value=message.value,
+            key=message.key,
+            partition=message.partition,
+            offset=message.offset,
+        )
+        headers = {"error": str(error)[:1000].encode(), "source-topic": message.topic.encode()}
+        await dead_letters.send(key=message.key, value=record.to_bytes(), headers=headers)
+        log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)
+
+    async def take(event: EventT) -> None:
+        message = event.message
+        model = schema_for[message.topic]
+        try:
+            parsed = decode(model, message.value)
+            fleet_id = _partition_fleet(parsed, message.key, model.__name__)
+        except DecodeError as error:
+            await reject(event, error)
+            return
+        table_key = fleet_id.encode()
+        stored = table.get(table_key)
+        state = FleetState.from_bytes(stored) if stored else FleetState(fleet_id=fleet_id)
+        source = SourcePosition(topic=message.topic, partition=message.partition, offset=message.offset)
+        new_state = state.apply(parsed, source)  # type: ignore[arg-type]
+        if new_state is state:
+            return  # redelivered after a restart; nothing changed
+        table[table_key] = new_state.to_bytes()
+        await _publish_summary(store, new_state)
+
+    @app.agent(inputs, name="fleet-state")
+    async def fleet_state_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            await take(event)
+            yield None
+
+    @app.timer(interval=settings.cycle_seconds, name="fleet-summary-refresh")
+    async def refresh_summaries() -> None:
+        # Traffic expires with time even when no event arrives: refresh what this worker owns.
+        for raw_state in list(table.values()):
+            await _publish_summary(store, FleetState.from_bytes(raw_state))
+
+    return FleetStateWiring(table=table, dead_letters=dead_letters, store=store)
+
+
+def _partition_fleet(event: WireModel, key: bytes | None, schema: str) -> str:
+    """The fleet id, which must equal the Kafka key so one fleet lives on one partition."""
+    assert isinstance(event, (OrderEvent, VehicleEvent, TrafficEvent))
+    fleet_id = event.fleet_id if not isinstance(event, TrafficEvent) else event.partition_key
+    if key is None or key.decode("utf-8", "replace") != fleet_id:
+        shown = None if key is None else key.decode("utf-8", "replace")
+        raise DecodeError(
+            schema,
+            [ErrorDetail(location="(key)", message=f"Kafka key {shown!r} must equal {fleet_id!r}",
+                         error_type="key_mismatch")],
+        )
+    return fleet_id
+
+
+async def _publish_summary(store: SummaryStore, state: FleetState) -> None:
+    """Write the summary; Redis being down must not stop the stream (the table is the truth)."""
+    try:
+        await store.write(state.summary(datetime.now(UTC)))
+    except Exception as error:  # redis.RedisError, OSError: log and keep consuming
+        log.error("could not write summary of fleet %s to Redis: %s", state.fleet_id, error)

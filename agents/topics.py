@@ -1,0 +1,70 @@
+"""Create the engine's topics with the configured partition count, and refuse a layout that would split fleets."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from agents.app import broker_credentials
+from engine.settings import Settings
+
+
+class TopicLayoutError(RuntimeError):
+    """An existing topic has a partition count the engine cannot work with."""
+
+
+def keyed_topics(settings: Settings) -> list[str]:
+    """Topics keyed by fleet (or customer) whose partition counts must match each other and the tables."""
+    t = settings.topics
+    return [t.orders, t.vehicles, t.traffic, t.transactions, t.fraud_labels]
+
+
+def all_topics(settings: Settings) -> list[str]:
+    t = settings.topics
+    return [*keyed_topics(settings), t.routes, t.decisions, t.fraud_scores, t.fraud_alerts, t.fraud_reviews,
+            t.dead_letters]
+
+
+def admin_client(settings: Settings) -> AIOKafkaAdminClient:
+    kafka = settings.kafka
+    credentials = broker_credentials(settings)
+    options: dict[str, object] = {"bootstrap_servers": kafka.bootstrap_servers, "request_timeout_ms": 15000}
+    if credentials is not None:
+        options["security_protocol"] = kafka.security_protocol
+        options["ssl_context"] = getattr(credentials, "ssl_context", None) or getattr(credentials, "context", None)
+        if kafka.security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = kafka.sasl_mechanism
+            options["sasl_plain_username"] = kafka.sasl_username
+            options["sasl_plain_password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+    return AIOKafkaAdminClient(**options)  # type: ignore[arg-type]
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create missing topics; raise TopicLayoutError if a keyed topic has the wrong partition count."""
+    partitions = settings.topics.partitions
+    replication = 1 if len(settings.kafka.bootstrap_servers) == 1 else 3
+    admin = admin_client(settings)
+    await admin.start()
+    created: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in all_topics(settings) if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics([NewTopic(name, partitions, replication) for name in missing])
+            except TopicAlreadyExistsError:
+                pass  # another worker created them at the same moment
+            created = missing
+        described = await admin.describe_topics(keyed_topics(settings))
+        wrong = {
+            d["topic"]: len(d["partitions"]) for d in described if len(d["partitions"]) != partitions
+        }
+        if wrong:
+            listing = ", ".join(f"{name} has {count}" for name, count in sorted(wrong.items()))
+            raise TopicLayoutError(
+                f"keyed topics must have ENGINE_TOPICS__PARTITIONS={partitions} partitions: {listing}. "
+                "Set ENGINE_TOPICS__PARTITIONS to match, or recreate the topics."
+            )
+    finally:
+        await admin.close()
+    return created

@@ -1,0 +1,33 @@
+"""Run the engine's Faust worker in the foreground until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from agents.app import create_app
+from agents.fleet_state import install_fleet_state
+from agents.summary_store import SummaryStore
+from agents.topics import ensure_topics
+from engine.settings import Settings
+
+
+def build_worker_app(settings: Settings) -> faust.App:
+    """The app with every agent installed."""
+    app = create_app(settings)
+    store = SummaryStore(str(settings.redis_url), settings.redis_prefix)
+    install_fleet_state(app, settings, store)
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    """Block running the worker; faust handles signals and commits offsets on a clean stop."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    created = asyncio.run(ensure_topics(settings))
+    if created:
+        logging.getLogger(__name__).info("created topics: %s", ", ".join(created))
+    app = build_worker_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower())
+    worker.execute_from_commandline()

@@ -1,0 +1,82 @@
+"""`python -m engine ...`: the command line (the one place in engine/ that reaches into agents/, lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.settings import SettingsError, load_settings
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Write one JSON Schema file per wire model."""
+    from schemas import WIRE_MODELS
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    for name, model in WIRE_MODELS.items():
+        path = out / f"{name}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n")
+        print(path)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the Faust worker until stopped."""
+    from agents.worker import run_worker
+
+    run_worker(load_settings())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start services if needed, run a worker and feed it a synthetic fleet stream."""
+    from engine.demo import run_demo
+
+    return run_demo(load_settings(), duration_s=args.duration, fleets=args.fleets, rate=args.rate)
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    """Start, stop or show the local Kafka and Redis."""
+    from devstack.__main__ import main as devstack_main
+
+    return devstack_main([args.action])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Streaming real-time decision engine.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    schema = commands.add_parser("schema", help=cmd_schema.__doc__)
+    schema.add_argument("--out", type=Path, required=True, help="folder for the *.schema.json files")
+    schema.set_defaults(run=cmd_schema)
+
+    worker = commands.add_parser("worker", help=cmd_worker.__doc__)
+    worker.set_defaults(run=cmd_worker)
+
+    demo = commands.add_parser("demo", help=cmd_demo.__doc__)
+    demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
+    demo.add_argument("--fleets", type=int, default=2, help="number of synthetic fleets")
+    demo.add_argument("--rate", type=float, default=8.0, help="events per second fed to Kafka")
+    demo.set_defaults(run=cmd_demo)
+
+    services = commands.add_parser("services", help=cmd_services.__doc__)
+    services.add_argument("action", choices=["start", "stop", "status", "logs"])
+    services.set_defaults(run=cmd_services)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Settings: one object from environment variables (ENGINE_...) and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RedisDsn,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "ENGINE_"
+CONFIG_FILE_ENV = "ENGINE_CONFIG_FILE"
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message names each bad setting by its environment variable."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    """Where the brokers are and how to authenticate."""
+
+    # NoDecode: the env value is "host:port,host:port", not JSON.
+    bootstrap_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1:9092"], min_length=1
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @field_validator("bootstrap_servers", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port(cls, servers: list[str]) -> list[str]:
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server!r} is not host:port")
+        return servers
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _file_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"file {path} does not exist")
+        return path
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> Self:
+        if self.security_protocol.startswith("SASL"):
+            missing = [n for n in ("sasl_mechanism", "sasl_username", "sasl_password") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"security_protocol {self.security_protocol} needs {', '.join(missing)}")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        return self
+
+    @property
+    def faust_broker(self) -> str:
+        return ";".join(f"kafka://{server}" for server in self.bootstrap_servers)
+
+
+class TopicSettings(_Section):
+    """Topic names; every worker and client reads them from here."""
+
+    orders: str = "orders"
+    vehicles: str = "vehicles"
+    traffic: str = "traffic"
+    transactions: str = "transactions"
+    fraud_labels: str = "fraud-labels"
+    routes: str = "routes"
+    decisions: str = "decisions"
+    fraud_scores: str = "fraud-scores"
+    fraud_alerts: str = "fraud-alerts"
+    fraud_reviews: str = "fraud-reviews"
+    dead_letters: str = "dead-letters"
+    partitions: int = Field(default=4, ge=1, le=1024, description="Partitions for topics the engine creates.")
+
+    @field_validator(
+        "orders", "vehicles", "traffic", "transactions", "fraud_labels", "routes", "decisions",
+        "fraud_scores", "fraud_alerts", "fraud_reviews", "dead_letters",
+    )
+    @classmethod
+    def _legal_topic(cls, name: str) -> str:
+        if not name or len(name) > 249 or any(not (c.isalnum() or c in "._-") for c in name):
+            raise ValueError(f"{name!r} is not a legal Kafka topic name")
+        return name
+
+
+class LlmSettings(_Section):
+    """Which language model proposes decisions and how it runs."""
+
+    backend: Literal["llama_cpp", "openai"] = "llama_cpp"
+    model_path: Path = Path("models/tiny-granite-hybrid-q4_k_m.gguf")
+    base_url: AnyHttpUrl | None = Field(default=None, description="OpenAI-compatible server, for backend=openai.")
+    api_key: SecretStr | None = None
+    model_name: str = "granite-4.0-h-micro"
+    n_ctx: int = Field(default=4096, ge=256, le=131_072)
+    n_threads: int | None = Field(default=None, ge=1, le=256)
+    n_gpu_layers: int = Field(default=0, ge=-1, description="-1 offloads every layer to the GPU.")
+    seed: int = Field(default=0, ge=0)
+    max_tokens: int = Field(default=512, ge=1, le=32_768)
+    timeout_s: float = Field(default=8.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _backend_complete(self) -> Self:
+        if self.backend == "openai" and self.base_url is None:
+            raise ValueError("backend openai needs base_url")
+        return self
+
+    def check_model_file(self) -> None:
+        """Fail early when the in-process model file is missing (called by commands that load it)."""
+        if self.backend == "llama_cpp" and not self.model_path.is_file():
+            raise SettingsError(
+                f"{ENV_PREFIX}LLM__MODEL_PATH: model file {self.model_path} does not exist "
+                "(build the tiny one with `python -m models.tiny_granite` or download Granite, see models/README.md)"
+            )
+
+
+class Settings(BaseSettings):
+    """Everything the engine can be told; defaults run against the local devstack."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    app_id: str = Field(default="decision-engine", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
+    redis_prefix: str = Field(default="engine", pattern=r"^[A-Za-z0-9_-]+$")
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    cycle_seconds: float = Field(default=15.0, gt=0, le=3600)
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    worker_web_port: int = Field(default=6066, ge=1024, le=65535)
+    data_dir: Path = Field(default=Path(".devstack/worker"), description="Faust's local table state.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then environment, then the TOML file named by ENGINE_CONFIG_FILE.
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def known_env_names() -> set[str]:
+    """Every ENGINE_* variable that sets something (a typo must not be silently ignored)."""
+    names = {CONFIG_FILE_ENV}
+    for field_name, field in Settings.model_fields.items():
+        names.add(f"{ENV_PREFIX}{field_name.upper()}")
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, _Section):
+            names.update(f"{ENV_PREFIX}{field_name.upper()}__{sub.upper()}" for sub in section.model_fields)
+    return names
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings, turning any error into one SettingsError that names each bad setting."""
+    unknown = sorted(name for name in os.environ if name.startswith(ENV_PREFIX) and name not in known_env_names())
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(unknown)} (see README, Configuration)")
+    config_file = os.environ.get(CONFIG_FILE_ENV)
+    if config_file and not Path(config_file).is_file():
+        raise SettingsError(f"{CONFIG_FILE_ENV}: config file {config_file} does not exist")
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_url=False):
+            path = "__".join(str(part) for part in item["loc"] if not isinstance(part, int))
+            name = f"{ENV_PREFIX}{path.upper()}" if path else "settings"
+            problems.append(f"  {name}: {item['msg']}")
+        raise SettingsError("invalid settings:\n" + "\n".join(problems)) from error
+    except ValueError as error:  # a TOML syntax error, or an env value for a section that is not JSON
+        cause = f" ({error.__cause__})" if error.__cause__ else ""
+        raise SettingsError(f"invalid settings: {error}{cause}") from error

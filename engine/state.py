@@ -1,0 +1,131 @@
+"""FleetState: the live state of one fleet, built from its events by a pure, idempotent reducer."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas import OrderEvent, TrafficEvent, VehicleEvent
+
+FleetEvent = OrderEvent | VehicleEvent | TrafficEvent
+
+# Cancelled/delivered ids are remembered this long so a late update cannot bring an order back.
+CLOSED_ORDER_MEMORY = timedelta(days=2)
+
+
+class SourcePosition(BaseModel):
+    """Where an event came from in Kafka; lets the reducer skip redelivered messages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class FleetSummary(BaseModel):
+    """What an app needs at a glance about one fleet (written to Redis)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fleet_id: str
+    open_orders: int
+    open_demand: int
+    closed_orders: int
+    vehicles: int
+    vehicles_available: int
+    free_capacity: int
+    active_traffic: int
+    events_applied: int
+    last_event_at: datetime | None
+
+
+class FleetState(BaseModel):
+    """Open orders, vehicles and traffic of one fleet; apply() returns a new state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fleet_id: str
+    orders: dict[str, OrderEvent] = Field(default_factory=dict)
+    closed_orders: dict[str, datetime] = Field(default_factory=dict)
+    vehicles: dict[str, VehicleEvent] = Field(default_factory=dict)
+    traffic: dict[str, TrafficEvent] = Field(default_factory=dict)
+    last_event_at: datetime | None = None
+    events_applied: int = 0
+    # Highest applied offset per "topic/partition": a fleet is one key, so one partition per topic.
+    applied_offsets: dict[str, int] = Field(default_factory=dict)
+
+    def apply(self, event: FleetEvent, source: SourcePosition | None = None) -> Self:
+        """The state after event; the same event (same source offset) applied twice changes nothing."""
+        if event.fleet_id not in (None, self.fleet_id):
+            raise ValueError(f"event for fleet {event.fleet_id} applied to fleet {self.fleet_id}")
+        offsets = self.applied_offsets
+        if source is not None:
+            slot = f"{source.topic}/{source.partition}"
+            if source.offset <= offsets.get(slot, -1):
+                return self  # redelivered after a restart: already in this state
+            offsets = {**offsets, slot: source.offset}
+        changes = self._changes_for(event)
+        last = event.occurred_at if self.last_event_at is None else max(self.last_event_at, event.occurred_at)
+        return self.model_copy(
+            update={**changes, "last_event_at": last, "events_applied": self.events_applied + 1,
+                    "applied_offsets": offsets}
+        )
+
+    def _changes_for(self, event: FleetEvent) -> dict[str, object]:
+        if isinstance(event, OrderEvent):
+            return self._order_changes(event)
+        if isinstance(event, VehicleEvent):
+            current = self.vehicles.get(event.vehicle_id)
+            if current is not None and current.occurred_at > event.occurred_at:
+                return {}  # an older position fix arriving late
+            return {"vehicles": {**self.vehicles, event.vehicle_id: event}}
+        now = max(self.last_event_at or event.occurred_at, event.occurred_at)
+        live = {k: t for k, t in self.traffic.items() if t.valid_until > now}
+        if event.valid_until > now:
+            live[event.event_id] = event
+        return {"traffic": live}
+
+    def _order_changes(self, event: OrderEvent) -> dict[str, object]:
+        order_id = event.order_id
+        if order_id in self.closed_orders:
+            return {}  # cancelled or delivered orders stay closed
+        current = self.orders.get(order_id)
+        if current is not None and current.occurred_at > event.occurred_at:
+            return {}  # stale update
+        if event.action in ("create", "update"):
+            return {"orders": {**self.orders, order_id: event}}
+        orders = {k: v for k, v in self.orders.items() if k != order_id}
+        horizon = event.occurred_at - CLOSED_ORDER_MEMORY
+        closed = {k: at for k, at in self.closed_orders.items() if at >= horizon}
+        closed[order_id] = event.occurred_at
+        return {"orders": orders, "closed_orders": closed}
+
+    def active_traffic(self, now: datetime) -> list[TrafficEvent]:
+        """Traffic events in force at now."""
+        return [t for t in self.traffic.values() if t.valid_from <= now < t.valid_until]
+
+    def summary(self, now: datetime) -> FleetSummary:
+        """Counts for dashboards and the Redis summary, as of now."""
+        available = [v for v in self.vehicles.values() if v.status in ("available", "en_route")]
+        return FleetSummary(
+            fleet_id=self.fleet_id,
+            open_orders=len(self.orders),
+            open_demand=sum(o.demand or 0 for o in self.orders.values()),
+            closed_orders=len(self.closed_orders),
+            vehicles=len(self.vehicles),
+            vehicles_available=len(available),
+            free_capacity=sum(max(v.capacity - v.load, 0) for v in available),
+            active_traffic=len(self.active_traffic(now)),
+            events_applied=self.events_applied,
+            last_event_at=self.last_event_at,
+        )
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Self:
+        return cls.model_validate_json(raw)

@@ -1,0 +1,29 @@
+"""FraudScore: the risk of one transaction with its reasons."""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, Field
+
+from schemas.wire_model import Identifier, WireModel, WireValue
+
+
+class ScoreReason(WireValue):
+    """One reason behind a score, in an analyst's words."""
+
+    code: str = Field(max_length=64)
+    text: str = Field(max_length=300)
+    weight: float = Field(allow_inf_nan=False, description="Contribution to the score (signed).")
+
+
+class FraudScore(WireModel):
+    """Published for every transaction; alert is set above the configured threshold."""
+
+    transaction_id: Identifier
+    customer_id: Identifier
+    terminal_id: Identifier
+    occurred_at: AwareDatetime
+    score: float = Field(ge=0, le=1, allow_inf_nan=False)
+    alert: bool
+    reasons: list[ScoreReason] = Field(max_length=10)
+    model_version: str
+    scored_at: AwareDatetime
