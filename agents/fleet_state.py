@@ -9,16 +9,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.types import EventT
 
+from agents.gap_guard import GapGuard, InputMessage
 from agents.summary_store import SummaryStore
+from agents.topics import consumer_options
 from engine.settings import Settings
 from engine.state import FleetState, SourcePosition
-from schemas import DecodeError, ErrorDetail, OrderEvent, TrafficEvent, VehicleEvent, WireModel, dead_letter, decode
+from schemas import (
+    DecodeError,
+    ErrorDetail,
+    OrderEvent,
+    TrafficEvent,
+    VehicleEvent,
+    WireModel,
+    dead_letter,
+    decode,
+)
 
 log = logging.getLogger(__name__)
 
 FLEET_STATE_TABLE = "fleet-state"
+INPUT_PROGRESS_TABLE = "fleet-input-progress"
 
 
 @dataclass
@@ -28,6 +39,7 @@ class FleetStateWiring:
     table: Any
     dead_letters: faust.TopicT
     store: SummaryStore
+    guard: GapGuard
 
 
 def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore) -> FleetStateWiring:
@@ -38,19 +50,20 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
         topics.vehicles: VehicleEvent,
         topics.traffic: TrafficEvent,
     }
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     inputs = app.topic(*schema_for, partitions=topics.partitions, **raw)
     dead_letters = app.topic(topics.dead_letters, partitions=topics.partitions, **raw)
     # Raw bytes keys and values: what is written is exactly what recovery reads back from the changelog.
     table = app.Table(
         FLEET_STATE_TABLE,
         partitions=topics.partitions,
-        schema=faust.Schema(**raw),
+        # Faust picks the changelog codec from key_type/value_type: bytes means raw, anything else JSON.
+        key_type=bytes,
+        value_type=bytes,
         help="FleetState JSON per fleet id (utf-8 key); rebuilt from its changelog on restart.",
     )
 
-    async def reject(event: EventT, error: DecodeError) -> None:
-        message = event.message
+    async def reject(message: InputMessage, error: DecodeError) -> None:
         record = dead_letter(
             error,
             source_topic=message.topic,
@@ -63,14 +76,13 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
         await dead_letters.send(key=message.key, value=record.to_bytes(), headers=headers)
         log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)
 
-    async def take(event: EventT) -> None:
-        message = event.message
+    async def take(message: InputMessage) -> None:
         model = schema_for[message.topic]
         try:
             parsed = decode(model, message.value)
             fleet_id = _partition_fleet(parsed, message.key, model.__name__)
         except DecodeError as error:
-            await reject(event, error)
+            await reject(message, error)
             return
         table_key = fleet_id.encode()
         stored = table.get(table_key)
@@ -82,19 +94,29 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
         table[table_key] = new_state.to_bytes()
         await _publish_summary(store, new_state)
 
+    progress = app.Table(
+        INPUT_PROGRESS_TABLE,
+        partitions=topics.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        help="Last input offset taken per topic/partition, for GapGuard.",
+    )
+    guard = GapGuard(set(schema_for), progress, consumer_options(settings), take)
+
     @app.agent(inputs, name="fleet-state")
     async def fleet_state_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            await take(event)
+            await guard.take(event.message)
             yield None
 
-    @app.timer(interval=settings.cycle_seconds, name="fleet-summary-refresh")
+    @app.timer(interval=settings.cycle_seconds, name="fleet-summary-refresh")  # type: ignore[untyped-decorator]
     async def refresh_summaries() -> None:
         # Traffic expires with time even when no event arrives: refresh what this worker owns.
         for raw_state in list(table.values()):
             await _publish_summary(store, FleetState.from_bytes(raw_state))
+        await guard.audit_tail(app.consumer)
 
-    return FleetStateWiring(table=table, dead_letters=dead_letters, store=store)
+    return FleetStateWiring(table=table, dead_letters=dead_letters, store=store, guard=guard)
 
 
 def _partition_fleet(event: WireModel, key: bytes | None, schema: str) -> str:

@@ -26,8 +26,8 @@ class SummaryStore:
 
     async def write(self, summary: FleetSummary) -> None:
         """Replace the fleet's summary atomically."""
-        fields: dict[str, Any] = {
-            name: ("" if value is None else value.isoformat() if isinstance(value, datetime) else value)
+        fields: dict[Any, str] = {  # redis-py types hash keys as a union that dict[str, ...] does not match
+            name: ("" if value is None else value.isoformat() if isinstance(value, datetime) else str(value))
             for name, value in summary.model_dump().items()
         }
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -37,11 +37,11 @@ class SummaryStore:
 
     async def read(self, fleet_id: str) -> dict[str, str]:
         """The stored summary fields (empty when the fleet is unknown)."""
-        result: dict[str, str] = await self._redis.hgetall(self.summary_key(fleet_id))
-        return result
+        result = await self._redis.hgetall(self.summary_key(fleet_id))
+        return {str(k): str(v) for k, v in result.items()}
 
     async def fleets(self) -> list[str]:
-        return sorted(await self._redis.smembers(self.fleets_key))
+        return sorted(str(member) for member in await self._redis.smembers(self.fleets_key))
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

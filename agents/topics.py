@@ -1,6 +1,9 @@
-"""Create the engine's topics with the configured partition count, and refuse a layout that would split fleets."""
+"""Create the engine's topics with the configured partition count; refuse layouts that would split fleets."""
 
 from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -25,18 +28,25 @@ def all_topics(settings: Settings) -> list[str]:
             t.dead_letters]
 
 
-def admin_client(settings: Settings) -> AIOKafkaAdminClient:
+def consumer_options(settings: Settings) -> dict[str, Any]:
+    """Connection options for plain aiokafka clients, with the same security as the Faust app."""
     kafka = settings.kafka
     credentials = broker_credentials(settings)
-    options: dict[str, object] = {"bootstrap_servers": kafka.bootstrap_servers, "request_timeout_ms": 15000}
+    options: dict[str, Any] = {"bootstrap_servers": kafka.bootstrap_servers, "request_timeout_ms": 15000}
     if credentials is not None:
         options["security_protocol"] = kafka.security_protocol
-        options["ssl_context"] = getattr(credentials, "ssl_context", None) or getattr(credentials, "context", None)
+        ssl_context = getattr(credentials, "ssl_context", None) or getattr(credentials, "context", None)
+        options["ssl_context"] = ssl_context
         if kafka.security_protocol.startswith("SASL"):
             options["sasl_mechanism"] = kafka.sasl_mechanism
             options["sasl_plain_username"] = kafka.sasl_username
-            options["sasl_plain_password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-    return AIOKafkaAdminClient(**options)  # type: ignore[arg-type]
+            password = kafka.sasl_password
+            options["sasl_plain_password"] = password.get_secret_value() if password else None
+    return options
+
+
+def admin_client(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**consumer_options(settings))
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
@@ -50,10 +60,8 @@ async def ensure_topics(settings: Settings) -> list[str]:
         existing = set(await admin.list_topics())
         missing = [name for name in all_topics(settings) if name not in existing]
         if missing:
-            try:
+            with suppress(TopicAlreadyExistsError):  # another worker created them at the same moment
                 await admin.create_topics([NewTopic(name, partitions, replication) for name in missing])
-            except TopicAlreadyExistsError:
-                pass  # another worker created them at the same moment
             created = missing
         described = await admin.describe_topics(keyed_topics(settings))
         wrong = {

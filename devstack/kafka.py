@@ -165,7 +165,7 @@ async def _metadata_ok(bootstrap: str) -> bool:
         await asyncio.wait_for(client.bootstrap(), timeout=5)
         metadata = await asyncio.wait_for(client.fetch_all_metadata(), timeout=5)
         return bool(metadata.brokers())
-    except (KafkaError, OSError, asyncio.TimeoutError):
+    except (TimeoutError, KafkaError, OSError):
         return False
     finally:
         await client.close()

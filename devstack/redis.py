@@ -22,7 +22,8 @@ class Redis(Service):
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     def command(self) -> list[str]:
-        server = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
+        # Debian puts it in /usr/bin; a PATH without /usr/bin (some CI shells) must still find it.
+        server = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/sbin")
         if server is None:
             raise ServiceError("redis: redis-server is not installed (Debian: apt-get install redis-server)")
         return [

@@ -60,7 +60,7 @@ class Service(ABC):
     def command(self) -> list[str]:
         """The command line that runs the server in the foreground."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - optional hook, most services need nothing
         """Create data folders, config files and caches before the first start."""
 
     def env(self) -> dict[str, str]:

@@ -35,7 +35,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Start services if needed, run a worker and feed it a synthetic fleet stream."""
     from engine.demo import run_demo
 
-    return run_demo(load_settings(), duration_s=args.duration, fleets=args.fleets, rate=args.rate)
+    code: int = run_demo(load_settings(), duration_s=args.duration, fleets=args.fleets, rate=args.rate)
+    return code
 
 
 def cmd_services(args: argparse.Namespace) -> int:

@@ -27,7 +27,8 @@ class DecodeError(ValueError):
 def decode(model: type[M], raw: bytes | None) -> M:
     """Validate one message; raise DecodeError listing every problem."""
     if raw is None or raw == b"":
-        raise DecodeError(model.__name__, [ErrorDetail(location="(message)", message="empty message", error_type="empty")])
+        empty = ErrorDetail(location="(message)", message="empty message", error_type="empty")
+        raise DecodeError(model.__name__, [empty])
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:

@@ -1,0 +1,26 @@
+"""The narrow interface the engine uses to ask a language model for a JSON decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer: the generated text (JSON constrained by the schema) and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    model: str
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """Anything that turns a prompt into text that follows a JSON schema."""
+
+    def complete_json(self, prompt: str, json_schema: dict[str, Any], *, max_tokens: int) -> Completion:
+        """Generate an answer to `prompt` constrained to `json_schema`; stops after `max_tokens`."""
+        ...

@@ -1,0 +1,232 @@
+"""Helpers for integration tests: isolated settings, a real worker process, Kafka and Redis clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from engine.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOTSTRAP = "127.0.0.1:9092"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class IsolatedEngine:
+    """Settings whose topics, consumer group and Redis keys no other test shares."""
+
+    env: dict[str, str]
+    settings: Settings
+
+    @classmethod
+    def create(cls, data_dir: Path) -> IsolatedEngine:
+        run = uuid.uuid4().hex[:8]
+        env = {
+            "ENGINE_APP_ID": f"test-{run}",
+            "ENGINE_REDIS_PREFIX": f"test-{run}",
+            "ENGINE_DATA_DIR": str(data_dir),
+            "ENGINE_WORKER_WEB_PORT": str(free_port()),
+            "ENGINE_CYCLE_SECONDS": "2",
+        }
+        for topic in ("orders", "vehicles", "traffic", "transactions", "fraud_labels", "routes", "decisions",
+                      "fraud_scores", "fraud_alerts", "fraud_reviews", "dead_letters"):
+            env[f"ENGINE_TOPICS__{topic.upper()}"] = f"{topic.replace('_', '-')}-{run}"
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            settings = load_settings()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        return cls(env=env, settings=settings)
+
+
+@dataclass
+class WorkerProcess:
+    """`python -m engine worker` as a real child process with its own log file."""
+
+    engine: IsolatedEngine
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = field(default=0)
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        self.starts += 1
+        env = {**os.environ, **self.engine.env, "PYTHONUNBUFFERED": "1"}
+        log = self.log_path.open("ab")
+        log.write(f"\n===== start {self.starts} =====\n".encode())
+        log.flush()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "engine", "worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        ready_marker = "[^Worker]: Ready"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
+            section = self.log_path.read_text(errors="replace").split(f"===== start {self.starts} =====")[-1]
+            if ready_marker in section:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready after {timeout_s} s:\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.2) -> Any:
+    """Poll condition until it returns something truthy; fail with what it was waiting for."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last: {last!r})")
+
+
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(REDIS_URL, decode_responses=True)
+
+
+def produce(topic: str, messages: list[tuple[bytes | None, bytes]], gap_s: float = 0.0) -> None:
+    """Send (key, value) pairs in order, gap_s apart, and wait for every acknowledgement."""
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True)
+        await producer.start()
+        try:
+            for key, value in messages:
+                await producer.send_and_wait(topic, value, key=key)
+                if gap_s:
+                    await asyncio.sleep(gap_s)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    """One record read back from a topic."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+def consume_all(topic: str, timeout_s: float = 10.0, expect: int | None = None) -> list[ConsumedRecord]:
+    """Every record now on topic (all partitions), read from the beginning without a consumer group."""
+
+    async def read() -> list[ConsumedRecord]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, group_id=None)
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if not partitions:
+                await consumer._client.force_metadata_update()  # the topic may be brand new
+                partitions = consumer.partitions_for_topic(topic) or set()
+            assigned = [TopicPartition(topic, p) for p in partitions]
+            if not assigned:
+                return []
+            consumer.assign(assigned)
+            await consumer.seek_to_beginning(*assigned)
+            ends = await consumer.end_offsets(assigned)
+            records: list[ConsumedRecord] = []
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                positions = [await consumer.position(tp) for tp in assigned]
+                done = all(pos >= ends[tp] for pos, tp in zip(positions, assigned, strict=True))
+                if done and (expect is None or len(records) >= expect):
+                    break
+                batch = await consumer.getmany(timeout_ms=200)
+                for tp_records in batch.values():
+                    for r in tp_records:
+                        records.append(ConsumedRecord(r.partition, r.offset, r.key, r.value,
+                                                      {k: bytes(v) for k, v in r.headers}))
+                if done and expect is not None:
+                    ends = await consumer.end_offsets(assigned)
+            return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def latest_table_values(changelog_topic: str) -> dict[bytes, dict[str, Any]]:
+    """The newest value per key on a Faust table's changelog, decoded as JSON."""
+    latest: dict[bytes, dict[str, Any]] = {}
+    for record in sorted(consume_all(changelog_topic), key=lambda r: (r.partition, r.offset)):
+        if record.key is not None and record.value is not None:
+            latest[record.key] = json.loads(record.value)
+    return latest
+
+
+def committed_offsets(group_id: str, topic: str) -> dict[int, int]:
+    """The consumer group's committed offset per partition of topic."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def read() -> dict[int, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(group_id)
+        finally:
+            await admin.close()
+        return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+    return asyncio.run(read())
+
+
+def commit_offset(group_id: str, topic: str, partition: int, offset: int) -> None:
+    """Move a consumer group's committed offset (the group must have no live members)."""
+
+    async def commit() -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group_id, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            await consumer.commit({tp: offset})
+        finally:
+            await consumer.stop()
+
+    asyncio.run(commit())
