@@ -33,10 +33,29 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start services if needed, run a worker and feed it a synthetic fleet stream."""
-    from engine.demo import run_demo
+    from agents.demo import run_demo
 
     code: int = run_demo(load_settings(), duration_s=args.duration, fleets=args.fleets, rate=args.rate)
     return code
+
+
+def cmd_llm_check(args: argparse.Namespace) -> int:
+    """Load the configured model and ask it one grammar-constrained question."""
+    from engine.llm import ModelLoadError
+    from engine.llm.factory import PROBE_PROMPT, PROBE_SCHEMA, open_language_model
+
+    settings = load_settings()
+    try:
+        model = open_language_model(settings.llm)
+    except ModelLoadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    completion = model.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=128)
+    json.loads(completion.text)  # the grammar guarantees JSON; fail loudly if it ever does not
+    print(json.dumps({"model": completion.model, "path": str(settings.llm.model_path), "answer": completion.text,
+                      "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+                      "seconds": round(completion.seconds, 3)}, indent=2))
+    return 0
 
 
 def cmd_services(args: argparse.Namespace) -> int:
@@ -60,8 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help=cmd_demo.__doc__)
     demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
     demo.add_argument("--fleets", type=int, default=2, help="number of synthetic fleets")
-    demo.add_argument("--rate", type=float, default=8.0, help="events per second fed to Kafka")
+    demo.add_argument("--rate", type=float, default=20.0, help="at most this many events per second")
     demo.set_defaults(run=cmd_demo)
+
+    llm_check = commands.add_parser("llm-check", help=cmd_llm_check.__doc__)
+    llm_check.set_defaults(run=cmd_llm_check)
 
     services = commands.add_parser("services", help=cmd_services.__doc__)
     services.add_argument("action", choices=["start", "stop", "status", "logs"])

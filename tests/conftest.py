@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from devstack import ServiceError, all_services
+from models.tiny_granite import F32_NAME, build_tiny_granite
 from tests.support import IsolatedEngine, WorkerProcess
 
 
@@ -35,3 +36,10 @@ def worker(engine: IsolatedEngine, tmp_path: Path) -> Iterator[WorkerProcess]:
     yield process
     if process.process is not None:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_granite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(F32 path, Q4_K_M path) of the seed-0 tiny Granite, built once per test session."""
+    f32 = tmp_path_factory.getbasetemp() / "tiny-granite" / F32_NAME
+    return f32, build_tiny_granite(f32)

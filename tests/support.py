@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from agents.worker_process import WorkerProcess as AgentWorkerProcess
 from engine.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,48 +63,12 @@ class IsolatedEngine:
         return cls(env=env, settings=settings)
 
 
-@dataclass
-class WorkerProcess:
-    """`python -m engine worker` as a real child process with its own log file."""
+class WorkerProcess(AgentWorkerProcess):
+    """A worker running with one IsolatedEngine's settings."""
 
-    engine: IsolatedEngine
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = field(default=0)
-
-    def start(self, timeout_s: float = 90.0) -> None:
-        self.starts += 1
-        env = {**os.environ, **self.engine.env, "PYTHONUNBUFFERED": "1"}
-        log = self.log_path.open("ab")
-        log.write(f"\n===== start {self.starts} =====\n".encode())
-        log.flush()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine", "worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        ready_marker = "[^Worker]: Ready"
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
-            section = self.log_path.read_text(errors="replace").split(f"===== start {self.starts} =====")[-1]
-            if ready_marker in section:
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"worker not ready after {timeout_s} s:\n{self.log_tail()}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+    def __init__(self, engine: IsolatedEngine, log_path: Path) -> None:
+        super().__init__(engine.env, log_path)
+        self.engine = engine
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.2) -> Any:

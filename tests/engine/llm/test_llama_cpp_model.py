@@ -13,7 +13,6 @@ import pytest
 
 from engine.llm import Completion, LanguageModel, LlamaCppModel, ModelLoadError
 from engine.llm.llama_cpp_model import json_schema_grammar
-from models.tiny_granite import F32_NAME, build_tiny_granite
 
 IDS = ["route-a", "route-b", "route-c", "hold"]
 SCHEMA: dict[str, Any] = {
@@ -41,12 +40,9 @@ def _check(value: Any) -> None:
 
 
 @pytest.fixture(scope="module", params=["f32", "q4_k_m"])
-def model(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LlamaCppModel]:
+def model(request: pytest.FixtureRequest, tiny_granite: tuple[Path, Path]) -> Iterator[LlamaCppModel]:
     """The tiny Granite, F32 and Q4_K_M, loaded through LlamaCppModel (built once per session)."""
-    f32 = tmp_path_factory.getbasetemp() / "tiny-granite" / F32_NAME
-    q4 = build_tiny_granite(f32)
+    f32, q4 = tiny_granite
     with LlamaCppModel(f32 if request.param == "f32" else q4, n_ctx=512) as loaded:
         yield loaded
 
@@ -86,9 +82,9 @@ def test_closed_model_refuses(tiny_granite_q4: Path) -> None:
 
 
 @pytest.fixture
-def tiny_granite_q4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_granite_q4(tiny_granite: tuple[Path, Path]) -> Path:
     """The Q4_K_M tiny Granite path."""
-    return build_tiny_granite(tmp_path_factory.getbasetemp() / "tiny-granite" / F32_NAME)
+    return tiny_granite[1]
 
 
 def test_missing_file_is_a_load_error(tmp_path: Path) -> None:

@@ -1,0 +1,42 @@
+"""open_language_model: the configured LanguageModel, one code path for the tiny and the real Granite."""
+
+from __future__ import annotations
+
+from engine.llm.language_model import LanguageModel
+from engine.llm.llama_cpp_model import LlamaCppModel, ModelLoadError
+from engine.settings import LlmSettings
+
+
+def open_language_model(settings: LlmSettings) -> LanguageModel:
+    """Load the model the settings name; errors name the setting to fix."""
+    if settings.backend != "llama_cpp":
+        raise ModelLoadError(
+            "ENGINE_LLM__BACKEND=openai is accepted by the settings, but the OpenAI-compatible HTTP backend "
+            "is not built yet (it comes with route recomputation); use ENGINE_LLM__BACKEND=llama_cpp"
+        )
+    try:
+        return LlamaCppModel(
+            settings.model_path,
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            n_gpu_layers=settings.n_gpu_layers,
+            seed=settings.seed,
+        )
+    except ModelLoadError as error:
+        raise ModelLoadError(f"ENGINE_LLM__MODEL_PATH: {error}") from error
+
+
+# A small decision of the shape the engine asks for: ids from an enum, bounded arrays.
+PROBE_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "vehicle": {"type": "string", "enum": ["van-1", "van-2"]},
+        "orders": {"type": "array", "items": {"type": "string", "enum": ["o-1", "o-2", "o-3"]}, "maxItems": 3},
+    },
+    "required": ["vehicle", "orders"],
+    "additionalProperties": False,
+}
+PROBE_PROMPT = (
+    "Vans: van-1 (capacity 10), van-2 (capacity 4). Orders: o-1 (demand 3), o-2 (demand 5), o-3 (demand 2). "
+    "Assign orders to one van. Answer in JSON."
+)

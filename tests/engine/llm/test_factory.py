@@ -1,0 +1,34 @@
+"""Tests of open_language_model: settings in, the same LlamaCppModel path for tiny and real Granite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.llm import LlamaCppModel, ModelLoadError
+from engine.llm.factory import PROBE_PROMPT, PROBE_SCHEMA, open_language_model
+from engine.settings import LlmSettings
+
+
+def test_opens_quantized_model_from_settings(tiny_granite: tuple[Path, Path]) -> None:
+    """A Q4_K_M GGUF named by the settings loads and answers schema-shaped JSON."""
+    model = open_language_model(LlmSettings(model_path=tiny_granite[1], n_ctx=512))
+    assert isinstance(model, LlamaCppModel)
+    answer = json.loads(model.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=64).text)
+    assert answer["vehicle"] in ("van-1", "van-2")
+    assert set(answer["orders"]) <= {"o-1", "o-2", "o-3"}
+    model.close()
+
+
+def test_missing_model_names_the_setting(tmp_path: Path) -> None:
+    """A model path that does not exist fails with the environment variable to fix."""
+    with pytest.raises(ModelLoadError, match="ENGINE_LLM__MODEL_PATH"):
+        open_language_model(LlmSettings(model_path=tmp_path / "granite.gguf"))
+
+
+def test_openai_backend_is_refused_clearly() -> None:
+    """The not-yet-built HTTP backend is refused with a message, never silently replaced."""
+    with pytest.raises(ModelLoadError, match="ENGINE_LLM__BACKEND"):
+        open_language_model(LlmSettings(backend="openai", base_url="http://127.0.0.1:8080/v1"))  # type: ignore[arg-type]
