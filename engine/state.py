@@ -69,6 +69,9 @@ class FleetState(BaseModel):
             offsets = {**offsets, slot: source.offset}
         changes = self._changes_for(event)
         last = event.occurred_at if self.last_event_at is None else max(self.last_event_at, event.occurred_at)
+        # Expired traffic is dropped as event time moves on, whatever the event.
+        traffic: dict[str, TrafficEvent] = changes.get("traffic", self.traffic)  # type: ignore[assignment]
+        changes["traffic"] = {k: t for k, t in traffic.items() if t.valid_until > last}
         return self.model_copy(
             update={**changes, "last_event_at": last, "events_applied": self.events_applied + 1,
                     "applied_offsets": offsets}
@@ -82,11 +85,7 @@ class FleetState(BaseModel):
             if current is not None and current.occurred_at > event.occurred_at:
                 return {}  # an older position fix arriving late
             return {"vehicles": {**self.vehicles, event.vehicle_id: event}}
-        now = max(self.last_event_at or event.occurred_at, event.occurred_at)
-        live = {k: t for k, t in self.traffic.items() if t.valid_until > now}
-        if event.valid_until > now:
-            live[event.event_id] = event
-        return {"traffic": live}
+        return {"traffic": {**self.traffic, event.event_id: event}}
 
     def _order_changes(self, event: OrderEvent) -> dict[str, object]:
         order_id = event.order_id
