@@ -9,6 +9,7 @@ import faust
 
 from agents.app import create_app
 from agents.fleet_state import install_fleet_state
+from agents.route_cycle import install_route_cycle
 from agents.summary_store import SummaryStore
 from agents.topics import ensure_topics
 from engine.settings import Settings
@@ -18,12 +19,16 @@ def build_worker_app(settings: Settings) -> faust.App:
     """The app with every agent installed."""
     app = create_app(settings)
     store = SummaryStore(str(settings.redis_url), settings.redis_prefix)
-    install_fleet_state(app, settings, store)
+    wiring = install_fleet_state(app, settings, store)
+    if settings.route.enabled:
+        install_route_cycle(app, settings, wiring.table)
     return app
 
 
 def run_worker(settings: Settings) -> None:
     """Block running the worker; faust handles signals and commits offsets on a clean stop."""
+    if settings.route.enabled:
+        settings.llm.check_model_file()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     created = asyncio.run(ensure_topics(settings))
     if created:

@@ -58,6 +58,13 @@ def cmd_llm_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_routes(args: argparse.Namespace) -> int:
+    """Solve Solomon VRPTW instances and compare with the best known costs."""
+    from engine.bench_routes import main as bench_routes
+
+    return bench_routes(args.instances, args.seconds, args.json)
+
+
 def cmd_services(args: argparse.Namespace) -> int:
     """Start, stop or show the local Kafka and Redis."""
     from devstack.__main__ import main as devstack_main
@@ -81,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fleets", type=int, default=2, help="number of synthetic fleets")
     demo.add_argument("--rate", type=float, default=20.0, help="at most this many events per second")
     demo.set_defaults(run=cmd_demo)
+
+    bench = commands.add_parser("bench", help="benchmarks that print JSON").add_subparsers(dest="bench", required=True)
+    routes = bench.add_parser("routes", help=cmd_bench_routes.__doc__)
+    routes.add_argument("--instances", type=Path, nargs="+", required=True, help="Solomon .txt files")
+    routes.add_argument("--seconds", type=float, default=10.0, help="time budget per instance")
+    routes.add_argument("--json", type=Path, default=None, help="write the per-instance results here")
+    routes.set_defaults(run=cmd_bench_routes)
 
     llm_check = commands.add_parser("llm-check", help=cmd_llm_check.__doc__)
     llm_check.set_defaults(run=cmd_llm_check)

@@ -147,6 +147,22 @@ class LlmSettings(_Section):
             )
 
 
+class RouteSettings(_Section):
+    """Per-stage budgets of the route cycle; together they must fit inside the cycle."""
+
+    enabled: bool = True
+    llm_s: float = Field(default=6.0, gt=0, description="LLM wait; a late answer seeds the next cycle.")
+    improve_s: float = Field(default=1.5, gt=0, description="OR-Tools search from each warm start.")
+    solver_s: float = Field(default=1.5, gt=0, description="The solver-only candidate (PyVRP or OR-Tools).")
+    stability_cost: float = Field(default=60.0, ge=0, description="Cost of moving one order to another vehicle.")
+    speed_kmh: float = Field(default=30.0, gt=0, le=200, description="Free-flow speed for lat/lon fleets.")
+
+    @property
+    def worst_case_s(self) -> float:
+        """LLM wait, two warm-started searches and the solver candidate, one after the other."""
+        return self.llm_s + 2 * self.improve_s + self.solver_s
+
+
 class Settings(BaseSettings):
     """Everything the engine can be told; defaults run against the local devstack."""
 
@@ -164,11 +180,22 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="engine", pattern=r"^[A-Za-z0-9_-]+$")
     topics: TopicSettings = Field(default_factory=TopicSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    route: RouteSettings = Field(default_factory=RouteSettings)
     cycle_seconds: float = Field(default=15.0, gt=0, le=3600)
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     worker_web_port: int = Field(default=6066, ge=1024, le=65535)
     data_dir: Path = Field(default=Path(".devstack/worker"), description="Faust's local table state.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _route_budget_fits_cycle(self) -> Self:
+        # A plan must be published within its cycle; 1 s is kept for building, checking and publishing.
+        if self.route.enabled and self.route.worst_case_s > self.cycle_seconds - 1:
+            raise ValueError(
+                f"route budgets add up to {self.route.worst_case_s:g} s, more than cycle_seconds "
+                f"{self.cycle_seconds:g} s minus 1 s (lower ENGINE_ROUTE__LLM_S / __IMPROVE_S / __SOLVER_S)"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

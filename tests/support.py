@@ -38,9 +38,10 @@ class IsolatedEngine:
     settings: Settings
 
     @classmethod
-    def create(cls, data_dir: Path) -> IsolatedEngine:
+    def create(cls, data_dir: Path, **overrides: str) -> IsolatedEngine:
         run = uuid.uuid4().hex[:8]
         env = {
+            "ENGINE_ROUTE__ENABLED": "false",
             "ENGINE_APP_ID": f"test-{run}",
             "ENGINE_REDIS_PREFIX": f"test-{run}",
             "ENGINE_DATA_DIR": str(data_dir),
@@ -50,6 +51,7 @@ class IsolatedEngine:
         for topic in ("orders", "vehicles", "traffic", "transactions", "fraud_labels", "routes", "decisions",
                       "fraud_scores", "fraud_alerts", "fraud_reviews", "dead_letters"):
             env[f"ENGINE_TOPICS__{topic.upper()}"] = f"{topic.replace('_', '-')}-{run}"
+        env.update(overrides)
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
@@ -113,6 +115,7 @@ class ConsumedRecord:
     key: bytes | None
     value: bytes | None
     headers: dict[str, bytes]
+    timestamp_ms: int = 0
 
 
 def consume_all(topic: str, timeout_s: float = 10.0, expect: int | None = None) -> list[ConsumedRecord]:
@@ -143,7 +146,7 @@ def consume_all(topic: str, timeout_s: float = 10.0, expect: int | None = None) 
                 for tp_records in batch.values():
                     for r in tp_records:
                         records.append(ConsumedRecord(r.partition, r.offset, r.key, r.value,
-                                                      {k: bytes(v) for k, v in r.headers}))
+                                                      {k: bytes(v) for k, v in r.headers}, r.timestamp))
                 if done and expect is not None:
                     ends = await consumer.end_offsets(assigned)
             return records

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from engine.llm.language_model import LanguageModel
 from engine.llm.llama_cpp_model import LlamaCppModel, ModelLoadError
+from engine.llm.openai_model import OpenAICompatibleModel
 from engine.settings import LlmSettings
 
 
 def open_language_model(settings: LlmSettings) -> LanguageModel:
     """Load the model the settings name; errors name the setting to fix."""
-    if settings.backend != "llama_cpp":
-        raise ModelLoadError(
-            "ENGINE_LLM__BACKEND=openai is accepted by the settings, but the OpenAI-compatible HTTP backend "
-            "is not built yet (it comes with route recomputation); use ENGINE_LLM__BACKEND=llama_cpp"
+    if settings.backend == "openai":
+        assert settings.base_url is not None  # the settings refuse openai without a URL
+        return OpenAICompatibleModel(
+            str(settings.base_url), model_name=settings.model_name, timeout_s=settings.timeout_s, seed=settings.seed,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         )
     try:
         return LlamaCppModel(

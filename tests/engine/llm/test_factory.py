@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.llm import LlamaCppModel, ModelLoadError
+from engine.llm import LlamaCppModel, LlmUnavailableError, ModelLoadError, OpenAICompatibleModel
 from engine.llm.factory import PROBE_PROMPT, PROBE_SCHEMA, open_language_model
 from engine.settings import LlmSettings
 
@@ -28,7 +28,9 @@ def test_missing_model_names_the_setting(tmp_path: Path) -> None:
         open_language_model(LlmSettings(model_path=tmp_path / "granite.gguf"))
 
 
-def test_openai_backend_is_refused_clearly() -> None:
-    """The not-yet-built HTTP backend is refused with a message, never silently replaced."""
-    with pytest.raises(ModelLoadError, match="ENGINE_LLM__BACKEND"):
-        open_language_model(LlmSettings(backend="openai", base_url="http://127.0.0.1:8080/v1"))  # type: ignore[arg-type]
+def test_openai_backend_unreachable_names_the_url() -> None:
+    """backend=openai gives the HTTP model; a server that is down fails with its URL, not a hang."""
+    model = open_language_model(LlmSettings(backend="openai", base_url="http://127.0.0.1:9/v1", timeout_s=2))  # type: ignore[arg-type]
+    assert isinstance(model, OpenAICompatibleModel)
+    with pytest.raises(LlmUnavailableError, match=r"127\.0\.0\.1:9"):
+        model.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=16)

@@ -1,0 +1,133 @@
+"""RouteCycle: every cycle, per owned fleet, decide (engine.cycle) and publish checked plans."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from agents.plan_store import PlanStore
+from engine.cycle import Budget, decide
+from engine.plan import Plan
+from engine.problem import Problem, build_problem
+from engine.proposers import LlmProposer, Proposal
+from engine.settings import Settings
+from engine.state import FleetState
+from engine.travel import StraightLineTravel
+
+log = logging.getLogger(__name__)
+
+
+class RouteCycle:
+    """Runs one decision per fleet per cycle; never two at once for a fleet; LLM calls off the event loop."""
+
+    def __init__(self, settings: Settings, table: Any, routes: faust.TopicT, decisions: faust.TopicT,
+                 store: PlanStore, proposer: LlmProposer | None) -> None:
+        route = settings.route
+        self.table = table
+        self.routes = routes
+        self.decisions = decisions
+        self.store = store
+        self.proposer = proposer
+        self.llm_budget_s = route.llm_s
+        self.budget = Budget(improve_s=route.improve_s, solver_s=route.solver_s, stability_cost=route.stability_cost)
+        self.travel = StraightLineTravel(speed_kmh=route.speed_kmh)
+        self.in_flight: set[str] = set()
+        self.previous: dict[str, Plan] = {}
+        self.late: dict[str, Proposal] = {}  # LLM answers that missed their cycle: they seed the next one
+        self.llm_task: asyncio.Future[Proposal] | None = None
+        self.cycles = 0
+
+    async def tick(self, at: datetime | None = None) -> None:
+        """One cycle for every fleet this worker owns (the table holds only its partitions)."""
+        at = at or datetime.now(UTC)
+        states = [FleetState.from_bytes(raw) for raw in list(self.table.values())]
+        fleets = [s for s in states if not s.fleet_id.startswith("region:") and s.vehicles]
+        await asyncio.gather(*(self.run_fleet(state, at) for state in fleets))
+        self.cycles += 1
+
+    async def run_fleet(self, state: FleetState, at: datetime) -> None:
+        if state.fleet_id in self.in_flight:
+            log.warning("fleet %s: previous cycle still running, skipping the cycle at %s", state.fleet_id, at)
+            return
+        self.in_flight.add(state.fleet_id)
+        try:
+            await self._decide_and_publish(state, at)
+        except Exception:  # one fleet's failure must not stop the others or the worker
+            log.exception("fleet %s: cycle at %s failed", state.fleet_id, at)
+        finally:
+            self.in_flight.discard(state.fleet_id)
+
+    async def _decide_and_publish(self, state: FleetState, at: datetime) -> None:
+        started = time.monotonic()
+        problem = build_problem(state, at, self.travel)
+        stage_ms = {"problem": round((time.monotonic() - started) * 1000, 1)}
+        if self.previous.get(state.fleet_id) is None:
+            self.previous[state.fleet_id] = await self.store.previous_plan(state.fleet_id) or Plan.of({})
+        started = time.monotonic()
+        proposal = await self._llm_proposal(problem)
+        stage_ms["llm"] = round((time.monotonic() - started) * 1000, 1)
+        previous = self.previous.get(state.fleet_id)
+        decision = await asyncio.to_thread(
+            decide, problem, llm=proposal, previous=previous or None, budget=self.budget, stage_ms=stage_ms
+        )
+        started = time.monotonic()
+        key = state.fleet_id.encode()
+        if decision.plan is not None:
+            await self.routes.send(key=key, value=decision.plan.to_bytes())
+            await self.store.publish(decision.plan)
+            assert decision.chosen is not None
+            self.previous[state.fleet_id] = decision.chosen.plan
+        record = decision.record
+        record = record.model_copy(update={"stage_ms": {**record.stage_ms,
+                                                        "publish": round((time.monotonic() - started) * 1000, 1)}})
+        await self.decisions.send(key=key, value=record.to_bytes())
+        log.info("fleet %s @ %s: %s plan, cost %s, %s unassigned", state.fleet_id, at.isoformat(),
+                 record.chosen_source, decision.plan.cost if decision.plan else None,
+                 len(decision.plan.unassigned) if decision.plan else None)
+
+    async def _llm_proposal(self, problem: Problem) -> Proposal | None:
+        """The LLM's plan if it answers within its budget; a late answer is kept for the next cycle."""
+        late = self.late.pop(problem.fleet_id, None)
+        if self.proposer is None:
+            return None
+        if self.llm_task is not None and not self.llm_task.done():
+            return late  # still busy (slow or hung): do not queue behind it
+        proposer = self.proposer
+        task: asyncio.Future[Proposal] = asyncio.ensure_future(asyncio.to_thread(proposer.propose, problem))
+        self.llm_task = task
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), timeout=self.llm_budget_s)
+        except TimeoutError:
+            fleet_id = problem.fleet_id
+
+            def keep_late(done: asyncio.Future[Proposal]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    self.late[fleet_id] = done.result()
+
+            task.add_done_callback(keep_late)
+            log.warning("fleet %s: LLM gave no answer within %.1f s; deciding without it", fleet_id,
+                        self.llm_budget_s)
+            return late
+
+
+def install_route_cycle(app: faust.App, settings: Settings, table: Any) -> RouteCycle:
+    """Register the routes/decisions topics and the cycle timer; loads the configured LLM now (fail fast)."""
+    from engine.llm.factory import open_language_model
+
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    routes = app.topic(settings.topics.routes, partitions=settings.topics.partitions, **raw)
+    decisions = app.topic(settings.topics.decisions, partitions=settings.topics.partitions, **raw)
+    store = PlanStore(str(settings.redis_url), settings.redis_prefix)
+    proposer = LlmProposer(open_language_model(settings.llm), max_tokens=settings.llm.max_tokens)
+    cycle = RouteCycle(settings, table, routes, decisions, store, proposer)
+
+    @app.timer(interval=settings.cycle_seconds, name="route-cycle")  # type: ignore[untyped-decorator]
+    async def route_cycle() -> None:
+        await cycle.tick()
+
+    return cycle

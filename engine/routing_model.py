@@ -1,0 +1,121 @@
+"""RoutingModel: the OR-Tools model of a Problem, shared by the check and the solver."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from ortools.constraint_solver import pywrapcp
+
+from engine.plan import Plan
+from engine.problem import TIME_SCALE, Problem
+
+# Dropping an order costs more than any detour, so the solver serves whatever it can.
+DROP_PENALTY = 10_000_000_000
+
+
+@dataclass
+class RoutingModel:
+    """The OR-Tools objects for a problem, with node numbering: locations, then one shared open-route end."""
+
+    problem: Problem
+    manager: Any
+    routing: Any
+    time: Any
+    sink: int
+    stop_nodes: dict[str, int]
+
+    def routes_for(self, plan: Plan) -> list[list[int]]:
+        """A plan as OR-Tools routes (node indices per vehicle); caller ensures ids are known."""
+        by_vehicle = plan.as_dict()
+        return [
+            [self.manager.NodeToIndex(self.stop_nodes[o]) for o in by_vehicle.get(v.vehicle_id, ())]
+            for v in self.problem.vehicles
+        ]
+
+    def plan_from(self, solution: Any) -> Plan:
+        routes: dict[str, list[str]] = {}
+        node_to_order = {node: order for order, node in self.stop_nodes.items()}
+        for v_index, vehicle in enumerate(self.problem.vehicles):
+            index = self.routing.Start(v_index)
+            orders: list[str] = []
+            while not self.routing.IsEnd(index):
+                node = self.manager.IndexToNode(index)
+                if node in node_to_order:
+                    orders.append(node_to_order[node])
+                index = solution.Value(self.routing.NextVar(index))
+            if orders:
+                routes[vehicle.vehicle_id] = orders
+        return Plan.of(routes)
+
+
+def build_routing_model(
+    problem: Problem, *, previous: Plan | None = None, stability_cost: float = 0.0, committed_hard: bool = True
+) -> RoutingModel:
+    """Capacity, time windows, shift ends, starts at current positions, committed stops first, drops allowed."""
+    n_locations = len(problem.locations)
+    # Open routes end at an extra node that is free to reach; it exists only when needed, since OR-Tools
+    # would otherwise require visiting it.
+    open_routes = any(v.end is None for v in problem.vehicles)
+    sink = n_locations if open_routes else -1
+    starts = [v.start for v in problem.vehicles]
+    ends = [v.end if v.end is not None else sink for v in problem.vehicles]
+    manager = pywrapcp.RoutingIndexManager(n_locations + int(open_routes), len(problem.vehicles), starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+    stop_at = {s.location: s for s in problem.stops}
+    stop_nodes = {s.order_id: s.location for s in problem.stops}
+
+    def leg(i: int, j: int, table: tuple[tuple[float, ...], ...]) -> int:
+        return 0 if i == sink or j == sink else round(table[i][j] * TIME_SCALE)
+
+    cost_table = problem.distance if problem.objective == "distance" else problem.seconds
+
+    def transit_time(from_index: int, to_index: int) -> int:
+        i, j = manager.IndexToNode(from_index), manager.IndexToNode(to_index)
+        service = stop_at[i].service_s if i in stop_at else 0.0
+        return leg(i, j, problem.seconds) + round(service * TIME_SCALE)
+
+    time_callback = routing.RegisterTransitCallback(transit_time)
+    previous_vehicle = previous.vehicle_of() if previous else {}
+    penalty = round(stability_cost * TIME_SCALE)
+    for v_index, vehicle in enumerate(problem.vehicles):
+
+        def arc_cost(from_index: int, to_index: int, vehicle_id: str = vehicle.vehicle_id) -> int:
+            i, j = manager.IndexToNode(from_index), manager.IndexToNode(to_index)
+            cost = leg(i, j, cost_table)
+            moved = j in stop_at and previous_vehicle.get(stop_at[j].order_id, vehicle_id) != vehicle_id
+            return cost + (penalty if moved else 0)
+
+        routing.SetArcCostEvaluatorOfVehicle(routing.RegisterTransitCallback(arc_cost), v_index)
+
+    def demand(index: int) -> int:
+        node = manager.IndexToNode(index)
+        return stop_at[node].demand if node in stop_at else 0
+
+    routing.AddDimensionWithVehicleCapacity(
+        routing.RegisterUnaryTransitCallback(demand), 0, [v.capacity for v in problem.vehicles], True, "load"
+    )
+    horizon = int(max([v.shift_end for v in problem.vehicles] + [s.window_end for s in problem.stops] + [1])
+                  * TIME_SCALE) + 1
+    routing.AddDimension(time_callback, horizon, horizon, False, "time")
+    time = routing.GetDimensionOrDie("time")
+    for stop in problem.stops:
+        index = manager.NodeToIndex(stop.location)
+        start = round(stop.window_start * TIME_SCALE)
+        end = round(stop.window_end * TIME_SCALE)
+        if end < 0 or start > horizon:
+            time.CumulVar(index).SetRange(0, horizon)  # can never be served: leave it to the drop
+        else:
+            time.CumulVar(index).SetRange(max(start, 0), max(min(end, horizon), max(start, 0)))
+        routing.AddDisjunction([index], DROP_PENALTY * (1 + stop.priority))
+    for v_index, vehicle in enumerate(problem.vehicles):
+        begin = round(vehicle.available_from * TIME_SCALE)
+        time.CumulVar(routing.Start(v_index)).SetRange(begin, begin)
+        time.CumulVar(routing.End(v_index)).SetRange(0, max(round(vehicle.shift_end * TIME_SCALE), begin))
+        routing.AddVariableMinimizedByFinalizer(time.CumulVar(routing.End(v_index)))
+        if committed_hard and vehicle.committed:
+            chain = [routing.Start(v_index)] + [manager.NodeToIndex(stop_nodes[o]) for o in vehicle.committed]
+            for before, after in itertools.pairwise(chain):
+                routing.solver().Add(routing.NextVar(before) == after)
+    return RoutingModel(problem, manager, routing, time, sink, stop_nodes)
