@@ -93,8 +93,9 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
                                         stability_cost=budget.stability_cost), "improve_previous", started)
     started = time.monotonic()
     improver = PyVrpImprover()
-    solver_plan = (improver.improve(problem, time_limit_s=budget.solver_s) if improver.supports(problem)
-                   else solve(problem, time_limit_s=budget.solver_s))
+    solver_plan = improver.improve(problem, time_limit_s=budget.solver_s) if improver.supports(problem) else None
+    if solver_plan is None:  # committed stops (PyVRP cannot pin them) or nothing feasible found by PyVRP
+        solver_plan = solve(problem, time_limit_s=budget.solver_s)
     consider("solver", solver_plan, "solver", started)
     if not candidates:  # nothing feasible at all: serve only the promises that can still be kept
         started = time.monotonic()

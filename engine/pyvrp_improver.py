@@ -8,10 +8,10 @@ import pyvrp
 from pyvrp.stop import MaxRuntime
 
 from engine.plan import Plan
-from engine.problem import TIME_SCALE, Problem
+from engine.problem import TIME_SCALE, Problem, Stop
 
 UNREACHABLE = 10**12  # edges out of the open-route sink: never used
-DROP_PRIZE = 10**10  # an optional order is worth more than any detour
+DROP_PRIZE = 10**7  # an optional order is worth more than any detour (objective units x TIME_SCALE)
 
 
 class PyVrpImprover:
@@ -36,13 +36,13 @@ class PyVrpImprover:
         depot_locations = sorted({v.start for v in problem.vehicles} | {v.end if v.end is not None else sink
                                                                          for v in problem.vehicles})
         depots = {loc: model.add_depot(points[loc]) for loc in depot_locations}
-        clients = []
-        for stop in problem.stops:
-            clients.append(model.add_client(
+        served = [stop for stop in problem.stops if all_required or _reachable(problem, stop)]
+        for stop in served:
+            model.add_client(
                 points[stop.location], delivery=[stop.demand], service_duration=_scaled(stop.service_s),
                 tw_early=_scaled(max(stop.window_start, 0.0)), tw_late=max(_scaled(stop.window_end), 0),
                 required=all_required, prize=0 if all_required else DROP_PRIZE * (1 + stop.priority),
-            ))
+            )
         groups: dict[tuple[int, int, int, float, float], list[str]] = defaultdict(list)
         for v in problem.vehicles:
             groups[(v.start, v.end if v.end is not None else sink, v.capacity, v.available_from, v.shift_end)].append(
@@ -69,11 +69,19 @@ class PyVrpImprover:
         unused = [list(ids) for ids in type_members]
         for route in best.routes():
             vehicle_id = unused[route.vehicle_type()].pop(0)
-            orders = [problem.stops[activity.idx].order_id
+            orders = [served[activity.idx].order_id
                       for activity in route.schedule() if activity.is_client()]
             if orders:
                 routes[vehicle_id] = orders
         return Plan.of(routes)
+
+
+def _reachable(problem: Problem, stop: Stop) -> bool:
+    """Some vehicle could carry it and get there before its window closes (else PyVRP only warps time)."""
+    return any(
+        stop.demand <= v.capacity and v.available_from + problem.seconds[v.start][stop.location] <= stop.window_end
+        for v in problem.vehicles
+    )
 
 
 def _scaled(value: float) -> int:

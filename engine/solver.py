@@ -59,8 +59,11 @@ def _known_part(problem: Problem, plan: Plan) -> Plan:
     for vehicle_id, orders in plan.routes:
         if problem.vehicle(vehicle_id) is None:
             continue
-        kept = [o for o in orders if problem.stop(o) is not None and o not in seen]
-        seen.update(kept)
+        kept: list[str] = []
+        for order_id in orders:
+            if problem.stop(order_id) is not None and order_id not in seen:
+                seen.add(order_id)
+                kept.append(order_id)
         routes[vehicle_id] = kept
     return Plan.of(routes)
 

@@ -92,11 +92,11 @@ def test_unknown_variable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_toml_file_with_env_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A TOML file named by ENGINE_CONFIG_FILE is read; the environment wins over it."""
     config = tmp_path / "engine.toml"
-    config.write_text('cycle_seconds = 5\nredis_prefix = "prod"\n[kafka]\nbootstrap_servers = ["b:9092"]\n')
+    config.write_text('cycle_seconds = 20\nredis_prefix = "prod"\n[kafka]\nbootstrap_servers = ["b:9092"]\n')
     monkeypatch.setenv("ENGINE_CONFIG_FILE", str(config))
-    monkeypatch.setenv("ENGINE_CYCLE_SECONDS", "7")
+    monkeypatch.setenv("ENGINE_CYCLE_SECONDS", "30")
     settings = load_settings()
-    assert settings.cycle_seconds == 7
+    assert settings.cycle_seconds == 30
     assert settings.redis_prefix == "prod"
     assert settings.kafka.bootstrap_servers == ["b:9092"]
 

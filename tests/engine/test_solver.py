@@ -1,0 +1,61 @@
+"""Tests of solve and repair: OR-Tools plans always pass the check."""
+
+from __future__ import annotations
+
+from engine.check import check
+from engine.plan import Plan
+from engine.solver import repair, solve
+from tests.route_factories import line_problem
+
+
+def test_solution_is_feasible_and_sensible() -> None:
+    """Each vehicle takes the orders on its side of the line."""
+    problem = line_problem()
+    plan = solve(problem, time_limit_s=0.5)
+    assert plan is not None
+    result = check(problem, plan)
+    assert result.feasible and result.unassigned == ()
+    assert set(plan.as_dict()["west"]) == {"a", "b"} and set(plan.as_dict()["east"]) == {"c", "d"}
+
+
+def test_impossible_orders_come_back_unassigned() -> None:
+    """An order whose window closed before anyone can get there is left out, the rest are served."""
+    problem = line_problem(windows={"c": (0, 1)})
+    plan = solve(problem, time_limit_s=0.5)
+    assert plan is not None
+    result = check(problem, plan)
+    assert result.feasible and result.unassigned == ("c",)
+
+
+def test_committed_stops_kept_first() -> None:
+    """Committed stops stay first on their vehicle even when another order would be nearer."""
+    problem = line_problem(committed=("c",))
+    plan = solve(problem, time_limit_s=0.5)
+    assert plan is not None and plan.as_dict()["west"][0] == "c"
+    assert check(problem, plan).feasible
+
+
+def test_stability_keeps_orders_on_their_vehicle() -> None:
+    """With a stability cost, an order stays on last cycle's vehicle when moving saves less than it costs."""
+    problem = line_problem()
+    previous = Plan.of({"west": ["a", "b", "d"], "east": ["c"]})
+    stable = solve(problem, time_limit_s=0.5, previous=previous, stability_cost=1000)
+    assert stable is not None and "d" in stable.as_dict()["west"]
+    free = solve(problem, time_limit_s=0.5)
+    assert free is not None and "d" in free.as_dict()["east"]
+
+
+def test_repair_drops_only_what_breaks() -> None:
+    """Repair removes unknown ids, duplicates and late stops and keeps the rest in order."""
+    problem = line_problem(windows={"d": (0, 1)})
+    repaired = repair(problem, Plan.of({"west": ["a", "zz", "b", "a"], "east": ["c", "d"], "ghost": ["b"]}))
+    assert repaired.as_dict() == {"west": ("a", "b"), "east": ("c",)}
+    assert check(problem, repaired).feasible
+
+
+def test_initial_solution_seeds_the_search() -> None:
+    """A feasible initial plan is never made worse."""
+    problem = line_problem()
+    initial = Plan.of({"west": ["a", "b"], "east": ["d", "c"]})
+    plan = solve(problem, time_limit_s=0.3, initial=initial)
+    assert plan is not None and check(problem, plan).cost <= check(problem, initial).cost
