@@ -12,7 +12,7 @@ import faust
 
 from agents.gap_guard import GapGuard, InputMessage
 from agents.summary_store import SummaryStore
-from agents.topics import consumer_options
+from agents.topics import RAW_BYTES, consumer_options
 from engine.settings import Settings
 from engine.state import FleetState, SourcePosition
 from schemas import (
@@ -50,9 +50,8 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
         topics.vehicles: VehicleEvent,
         topics.traffic: TrafficEvent,
     }
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    inputs = app.topic(*schema_for, partitions=topics.partitions, **raw)
-    dead_letters = app.topic(topics.dead_letters, partitions=topics.partitions, **raw)
+    inputs = app.topic(*schema_for, partitions=topics.partitions, **RAW_BYTES)
+    dead_letters = app.topic(topics.dead_letters, partitions=topics.partitions, **RAW_BYTES)
     # Raw bytes keys and values: what is written is exactly what recovery reads back from the changelog.
     table = app.Table(
         FLEET_STATE_TABLE,

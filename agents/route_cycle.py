@@ -11,6 +11,7 @@ from typing import Any
 import faust
 
 from agents.plan_store import PlanStore
+from agents.topics import RAW_BYTES
 from engine.cycle import Budget, decide
 from engine.plan import Plan
 from engine.problem import Problem, build_problem
@@ -40,7 +41,14 @@ class RouteCycle:
         self.previous: dict[str, Plan] = {}
         self.late: dict[str, Proposal] = {}  # LLM answers that missed their cycle: they seed the next one
         self.llm_task: asyncio.Future[Proposal] | None = None
+        self.ticks: set[asyncio.Future[None]] = set()
         self.cycles = 0
+
+    def start_tick(self) -> None:
+        """Start a cycle now without waiting for it (the task is kept so it is not garbage-collected)."""
+        task = asyncio.ensure_future(self.tick())
+        self.ticks.add(task)
+        task.add_done_callback(self.ticks.discard)
 
     async def tick(self, at: datetime | None = None) -> None:
         """One cycle for every fleet this worker owns (the table holds only its partitions)."""
@@ -119,15 +127,17 @@ def install_route_cycle(app: faust.App, settings: Settings, table: Any) -> Route
     """Register the routes/decisions topics and the cycle timer; loads the configured LLM now (fail fast)."""
     from engine.llm.factory import open_language_model
 
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    routes = app.topic(settings.topics.routes, partitions=settings.topics.partitions, **raw)
-    decisions = app.topic(settings.topics.decisions, partitions=settings.topics.partitions, **raw)
+    routes = app.topic(settings.topics.routes, partitions=settings.topics.partitions, **RAW_BYTES)
+    decisions = app.topic(settings.topics.decisions, partitions=settings.topics.partitions, **RAW_BYTES)
     store = PlanStore(str(settings.redis_url), settings.redis_prefix)
-    proposer = LlmProposer(open_language_model(settings.llm), max_tokens=settings.llm.max_tokens)
+    proposer = LlmProposer(open_language_model(settings.llm), max_tokens=settings.llm.max_tokens,
+                           max_orders=settings.route.llm_orders)
     cycle = RouteCycle(settings, table, routes, decisions, store, proposer)
 
     @app.timer(interval=settings.cycle_seconds, name="route-cycle")  # type: ignore[untyped-decorator]
     async def route_cycle() -> None:
-        await cycle.tick()
+        # Faust sleeps `interval` after the timer returns, so the tick runs in the background to keep a fixed
+        # cadence; RouteCycle skips a fleet whose previous cycle is still running.
+        cycle.start_tick()
 
     return cycle

@@ -16,6 +16,10 @@ class TopicLayoutError(RuntimeError):
     """An existing topic has a partition count the engine cannot work with."""
 
 
+# Keys and values travel as raw bytes: validation against schemas/ happens in the agents, not in Faust.
+RAW_BYTES: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
 def keyed_topics(settings: Settings) -> list[str]:
     """Topics keyed by fleet (or customer) whose partition counts must match each other and the tables."""
     t = settings.topics

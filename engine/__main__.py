@@ -41,7 +41,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_llm_check(args: argparse.Namespace) -> int:
     """Load the configured model and ask it one grammar-constrained question."""
-    from engine.llm import ModelLoadError
+    from engine.llm import LlmUnavailableError, ModelLoadError
     from engine.llm.factory import PROBE_PROMPT, PROBE_SCHEMA, open_language_model
 
     settings = load_settings()
@@ -50,7 +50,11 @@ def cmd_llm_check(args: argparse.Namespace) -> int:
     except ModelLoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    completion = model.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=128)
+    try:
+        completion = model.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=128)
+    except LlmUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     json.loads(completion.text)  # the grammar guarantees JSON; fail loudly if it ever does not
     print(json.dumps({"model": completion.model, "path": str(settings.llm.model_path), "answer": completion.text,
                       "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
@@ -63,6 +67,14 @@ def cmd_bench_routes(args: argparse.Namespace) -> int:
     from engine.bench_routes import main as bench_routes
 
     return bench_routes(args.instances, args.seconds, args.json)
+
+
+def cmd_bench_stream(args: argparse.Namespace) -> int:
+    """Run route cycles on the real pipeline (Kafka, Faust, Redis, llama.cpp) and report deadlines kept."""
+    from agents.bench_stream import run_stream_bench
+
+    return run_stream_bench(vehicles=args.vehicles, orders=args.orders, cycles=args.cycles,
+                            cycle_seconds=args.cycle_seconds, model=args.model, out=args.json)
 
 
 def cmd_services(args: argparse.Namespace) -> int:
@@ -95,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     routes.add_argument("--seconds", type=float, default=10.0, help="time budget per instance")
     routes.add_argument("--json", type=Path, default=None, help="write the per-instance results here")
     routes.set_defaults(run=cmd_bench_routes)
+    stream = bench.add_parser("stream", help=cmd_bench_stream.__doc__)
+    stream.add_argument("--vehicles", type=int, default=20)
+    stream.add_argument("--orders", type=int, default=200)
+    stream.add_argument("--cycles", type=int, default=8)
+    stream.add_argument("--cycle-seconds", type=float, default=15.0)
+    stream.add_argument("--model", type=Path, default=Path("models/tiny-granite-hybrid-q4_k_m.gguf"))
+    stream.add_argument("--json", type=Path, default=None)
+    stream.set_defaults(run=cmd_bench_stream)
 
     llm_check = commands.add_parser("llm-check", help=cmd_llm_check.__doc__)
     llm_check.set_defaults(run=cmd_llm_check)

@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.llm.language_model import LanguageModel
 from engine.plan import Plan
-from engine.problem import Problem
+from engine.problem import Problem, Stop
 from schemas import GeoPoint, PlanePoint
 from schemas.route_plan import PlanSource
 
@@ -51,14 +51,21 @@ def _km(problem: Problem, index: int) -> tuple[float, float]:
     return round(point.x, 1), round(point.y, 1)
 
 
-def describe(problem: Problem) -> str:
+def prompt_stops(problem: Problem, limit: int) -> list[Stop]:
+    """The orders the LLM is shown: the most urgent `limit` (the solver inserts the rest)."""
+    return sorted(problem.stops, key=lambda s: (s.window_end, -s.priority, s.order_id))[:limit]
+
+
+def describe(problem: Problem, stops: list[Stop] | None = None) -> str:
     """The dynamic part of the prompt: vehicles and orders, compact, notes quoted and cut."""
     lines = ["Vehicles (id, position, free capacity, shift ends in min, committed stops):"]
     for v in problem.vehicles:
         lines.append(f"- {v.vehicle_id} at {_km(problem, v.start)} cap {v.capacity} "
                      f"ends {v.shift_end / 60:.0f} committed {list(v.committed)}")
-    lines.append("Orders (id, position, demand, window in min, service min, priority, note):")
-    for s in problem.stops:
+    shown = problem.stops if stops is None else stops
+    lines.append(f"Orders ({len(shown)} most urgent of {len(problem.stops)}; id, position, demand, window in min, "
+                 "service min, priority, note):")
+    for s in shown:
         # json.dumps quotes and escapes the note, so it reads as a string value, never as prompt text.
         note = f" note {json.dumps(s.note[:NOTE_LIMIT])}" if s.note else ""
         lines.append(f"- {s.order_id} at {_km(problem, s.location)} demand {s.demand} "
@@ -67,19 +74,41 @@ def describe(problem: Problem) -> str:
     return "\n".join(lines)
 
 
-def plan_schema(problem: Problem) -> dict[str, Any]:
+def answer_bounds(vehicle_ids: list[str], order_ids: list[str], max_chars: int) -> tuple[int, int]:
+    """(routes, orders per route) so that the longest compact answer fits in max_chars.
+
+    A cut-off answer is garbage, and every token is at least one character, so bounding characters
+    by max_tokens guarantees the model can always close the JSON.
+    """
+    routes, per_route = max(min(len(vehicle_ids), len(order_ids)), 1), max(len(order_ids), 1)
+    vid, oid = max(map(len, vehicle_ids), default=4), max(map(len, order_ids), default=4)
+
+    def worst(r: int, k: int) -> int:
+        return len('{"routes":[]}') + r * (len('{"vehicle_id":"","order_ids":[]},') + vid + k * (oid + 3))
+
+    while per_route > 1 and worst(routes, per_route) > max_chars:
+        per_route -= 1
+    while routes > 1 and worst(routes, per_route) > max_chars:
+        routes -= 1
+    return routes, per_route
+
+
+def plan_schema(problem: Problem, stops: list[Stop] | None = None, max_chars: int = 100_000) -> dict[str, Any]:
     """A JSON schema that only admits this problem's vehicle and order ids, with bounded arrays."""
-    order_ids = [s.order_id for s in problem.stops] or ["none"]
+    shown = problem.stops if stops is None else stops
+    order_ids = [s.order_id for s in shown] or ["none"]
+    vehicle_ids = [v.vehicle_id for v in problem.vehicles] or ["none"]
+    max_routes, max_orders = answer_bounds(vehicle_ids, order_ids, max_chars)
     return {
         "type": "object",
         "properties": {"routes": {
-            "type": "array", "maxItems": max(len(problem.vehicles), 1),
+            "type": "array", "maxItems": max_routes,
             "items": {
                 "type": "object",
                 "properties": {
-                    "vehicle_id": {"type": "string", "enum": [v.vehicle_id for v in problem.vehicles] or ["none"]},
+                    "vehicle_id": {"type": "string", "enum": vehicle_ids},
                     "order_ids": {"type": "array", "items": {"type": "string", "enum": order_ids},
-                                  "maxItems": max(len(problem.stops), 1)},
+                                  "maxItems": max_orders},
                 },
                 "required": ["vehicle_id", "order_ids"], "additionalProperties": False,
             },
@@ -109,19 +138,21 @@ def parse_plan(text: str) -> Plan:
 class LlmProposer:
     """Asks a LanguageModel (Granite via llama.cpp) for a plan; blocking, so callers run it off the event loop."""
 
-    def __init__(self, model: LanguageModel, *, max_tokens: int = 1024) -> None:
+    def __init__(self, model: LanguageModel, *, max_tokens: int = 1024, max_orders: int = 40) -> None:
         self.model = model
         self.max_tokens = max_tokens
+        self.max_orders = max_orders  # prompt and grammar grow with every order; the solver places the rest
 
     def prompt(self, problem: Problem) -> str:
-        return INSTRUCTIONS + "\n" + describe(problem) + "\nJSON:"
+        return INSTRUCTIONS + "\n" + describe(problem, prompt_stops(problem, self.max_orders)) + "\nJSON:"
 
     def propose(self, problem: Problem) -> Proposal:
         prompt = self.prompt(problem)
+        schema = plan_schema(problem, prompt_stops(problem, self.max_orders), max_chars=self.max_tokens)
         prompt_hash = hashlib.sha256(prompt.encode()).hexdigest()
         started = time.monotonic()
         try:
-            completion = self.model.complete_json(prompt, plan_schema(problem), max_tokens=self.max_tokens)
+            completion = self.model.complete_json(prompt, schema, max_tokens=self.max_tokens)
         except Exception as error:  # a crashed or unreachable model is recorded, never fatal
             return Proposal("llm", None, time.monotonic() - started, None, prompt_hash, f"LLM failed: {error}")
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -131,6 +132,10 @@ class LlmSettings(_Section):
     seed: int = Field(default=0, ge=0)
     max_tokens: int = Field(default=512, ge=1, le=32_768)
     timeout_s: float = Field(default=8.0, gt=0, le=600)
+    deterministic: bool = Field(
+        default=True,
+        description="Reset llama.cpp's context before each request: same prompt, same answer, no KV-prefix reuse.",
+    )
 
     @model_validator(mode="after")
     def _backend_complete(self) -> Self:
@@ -151,6 +156,7 @@ class RouteSettings(_Section):
     """Per-stage budgets of the route cycle; together they must fit inside the cycle."""
 
     enabled: bool = True
+    llm_orders: int = Field(default=40, ge=1, le=1000, description="Most urgent orders shown to the LLM.")
     llm_s: float = Field(default=6.0, gt=0, description="LLM wait; a late answer seeds the next cycle.")
     improve_s: float = Field(default=1.5, gt=0, description="OR-Tools search from each warm start.")
     solver_s: float = Field(default=1.5, gt=0, description="The solver-only candidate (PyVRP or OR-Tools).")
@@ -192,7 +198,7 @@ class Settings(BaseSettings):
         # A plan must be published within its cycle; 1 s is kept for building, checking and publishing.
         if self.route.enabled and self.route.worst_case_s > self.cycle_seconds - 1:
             raise ValueError(
-                f"route budgets add up to {self.route.worst_case_s:g} s, more than cycle_seconds "
+                f"route budgets add up to {self.route.worst_case_s:g} s, more than ENGINE_CYCLE_SECONDS "
                 f"{self.cycle_seconds:g} s minus 1 s (lower ENGINE_ROUTE__LLM_S / __IMPROVE_S / __SOLVER_S)"
             )
         return self
@@ -242,6 +248,8 @@ def load_settings(**overrides: Any) -> Settings:
             name = f"{ENV_PREFIX}{path.upper()}" if path else "settings"
             problems.append(f"  {name}: {item['msg']}")
         raise SettingsError("invalid settings:\n" + "\n".join(problems)) from error
-    except ValueError as error:  # a TOML syntax error, or an env value for a section that is not JSON
+    except tomllib.TOMLDecodeError as error:  # before ValueError (its base): the bare message names no file
+        raise SettingsError(f"{CONFIG_FILE_ENV}: config file {config_file} is not valid TOML: {error}") from error
+    except ValueError as error:  # an env value for a section that is not JSON
         cause = f" ({error.__cause__})" if error.__cause__ else ""
         raise SettingsError(f"invalid settings: {error}{cause}") from error

@@ -91,11 +91,13 @@ class FleetState(BaseModel):
         order_id = event.order_id
         if order_id in self.closed_orders:
             return {}  # cancelled or delivered orders stay closed
-        current = self.orders.get(order_id)
-        if current is not None and current.occurred_at > event.occurred_at:
-            return {}  # stale update
         if event.action in ("create", "update"):
+            current = self.orders.get(order_id)
+            if current is not None and current.occurred_at > event.occurred_at:
+                return {}  # stale update
             return {"orders": {**self.orders, order_id: event}}
+        # A close is final whatever its time: ignoring one older than the stored update would leave the order
+        # open or closed depending on which of the two arrived first.
         orders = {k: v for k, v in self.orders.items() if k != order_id}
         horizon = event.occurred_at - CLOSED_ORDER_MEMORY
         closed = {k: at for k, at in self.closed_orders.items() if at >= horizon}

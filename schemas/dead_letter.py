@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+import binascii
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
 
 from schemas.wire_model import WireModel, WireValue
 
@@ -28,6 +29,18 @@ class DeadLetter(WireModel):
     expected_schema: str = Field(description="The wire model the message should have matched.")
     errors: list[ErrorDetail]
     received_at: AwareDatetime
+
+    @field_validator("key_base64", "value_base64")
+    @classmethod
+    def _base64(cls, value: str | None) -> str | None:
+        # original_value/original_key must give back the exact bytes: lenient b64decode drops stray characters
+        # (so a replay would send other bytes) or fails only later, when the letter is replayed.
+        if value is not None:
+            try:
+                base64.b64decode(value, validate=True)
+            except binascii.Error as error:
+                raise ValueError(f"not valid base64 ({error})") from None
+        return value
 
     @property
     def original_value(self) -> bytes:

@@ -23,6 +23,7 @@ def open_language_model(settings: LlmSettings) -> LanguageModel:
             n_threads=settings.n_threads,
             n_gpu_layers=settings.n_gpu_layers,
             seed=settings.seed,
+            deterministic=settings.deterministic,
         )
     except ModelLoadError as error:
         raise ModelLoadError(f"ENGINE_LLM__MODEL_PATH: {error}") from error

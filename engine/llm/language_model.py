@@ -6,6 +6,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 
+class LlmUnavailableError(RuntimeError):
+    """The model could not be asked: server down, timed out, HTTP error or a body that is not an answer."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(url, reason)  # both in args, so the error pickles and logs whole
+        self.url = url
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"LLM server {self.url}: {self.reason}"
+
+
 @dataclass(frozen=True)
 class Completion:
     """One answer: the generated text (JSON constrained by the schema) and what it cost."""

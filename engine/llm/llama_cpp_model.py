@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -47,7 +48,9 @@ def json_schema_grammar(json_schema: dict[str, Any]) -> str:
     """GBNF grammar for text that is valid JSON and follows `json_schema`."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    return str(json_schema_to_gbnf(json.dumps(json_schema))).replace(_LAX_CHAR_RULE, _JSON_CHAR_RULE)
+    grammar = str(json_schema_to_gbnf(json.dumps(json_schema))).replace(_LAX_CHAR_RULE, _JSON_CHAR_RULE)
+    # Compact JSON: optional whitespace only costs tokens, and bounded answers must fit in max_tokens.
+    return re.sub(r"(?m)^space ::= .*$", 'space ::= ""', grammar)
 
 
 class LlamaCppModel:

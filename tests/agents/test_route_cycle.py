@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,14 @@ def fleet_events(fleet: str, now: datetime, orders: int = 8) -> tuple[list[Vehic
     return vehicles, order_events
 
 
+def feed(engine: IsolatedEngine, fleet: str, orders: int) -> list[OrderEvent]:
+    """Produce a fleet's vehicles and orders; returns the orders."""
+    vehicles, order_events = fleet_events(fleet, datetime.now(UTC), orders=orders)
+    produce(engine.settings.topics.vehicles, [(fleet.encode(), v.to_bytes()) for v in vehicles])
+    produce(engine.settings.topics.orders, [(fleet.encode(), o.to_bytes()) for o in order_events])
+    return order_events
+
+
 def plans(engine: IsolatedEngine) -> list[tuple[RoutePlan, int]]:
     """Every RoutePlan on the routes topic with its Kafka timestamp (ms)."""
     return [(RoutePlan.from_bytes(r.value or b""), r.timestamp_ms) for r in consume_all(engine.settings.topics.routes)]
@@ -79,10 +89,7 @@ def test_routes_published_every_cycle_and_follow_the_stream(
     worker = start_worker(engine, tmp_path, tiny_granite[1])
     try:
         topics = engine.settings.topics
-        now = datetime.now(UTC)
-        vehicles, orders = fleet_events("fleet-e", now)
-        produce(topics.vehicles, [(b"fleet-e", v.to_bytes()) for v in vehicles])
-        produce(topics.orders, [(b"fleet-e", o.to_bytes()) for o in orders])
+        orders = feed(engine, "fleet-e", orders=8)
         open_orders = {o.order_id for o in orders}
 
         first = wait_for(lambda: [p for p, _ in plans(engine) if len(p.unassigned) + sum(
@@ -128,6 +135,10 @@ def test_routes_published_every_cycle_and_follow_the_stream(
                 assert llm[0].violations
         ids = [p.plan_id for p, _ in published]
         assert len(ids) == len(set(ids)), "one plan per fleet and cycle"
+        assert any(d.llm_parse_ok is not None for d in decisions), "Granite answered at least once"
+        times = sorted(p.cycle_at for p, _ in published)
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        assert max(gaps) < 2 * CYCLE_S, f"a cycle was missed: gaps {gaps}"
     finally:
         worker.stop()
 
@@ -159,6 +170,47 @@ def hung_server() -> Iterator[str]:
     listener.close()
 
 
+@pytest.fixture
+def garbage_server() -> Iterator[str]:
+    """An OpenAI-style HTTP server whose every answer is unparseable text."""
+
+    class Garbage(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = json.dumps({"choices": [{"message": {"content": "}} not a plan {{"}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_garbage_llm_answer_never_published(services: None, tmp_path: Path, tiny_granite: tuple[Path, Path],
+                                            garbage_server: str) -> None:
+    """Unparseable LLM text is kept in the audit record; every published plan comes from a checked candidate."""
+    engine = route_engine(tmp_path, ENGINE_LLM__BACKEND="openai", ENGINE_LLM__BASE_URL=garbage_server)
+    worker = start_worker(engine, tmp_path, tiny_granite[1])
+    try:
+        feed(engine, "fleet-g", orders=5)
+        published = wait_for(lambda: len(p := plans(engine)) >= 2 and p, 60, "two cycles of plans")
+        decisions = wait_for(lambda: len(d := records(engine)) >= 2 and d, 10, "two decision records")
+        assert all(d.llm_parse_ok is False and d.llm_raw_text == "}} not a plan {{" for d in decisions)
+        assert all(d.chosen_source != "llm" for d in decisions)
+        assert all(plan.source in ("solver", "previous_plan") for plan, _ in published)
+    finally:
+        worker.stop()
+
+
 def test_hung_llm_does_not_delay_publication(services: None, tmp_path: Path, tiny_granite: tuple[Path, Path],
                                              hung_server: str) -> None:
     """With an LLM server that never answers, plans are still published within every cycle."""
@@ -166,10 +218,7 @@ def test_hung_llm_does_not_delay_publication(services: None, tmp_path: Path, tin
                           ENGINE_LLM__TIMEOUT_S="60")
     worker = start_worker(engine, tmp_path, tiny_granite[1])
     try:
-        now = datetime.now(UTC)
-        vehicles, orders = fleet_events("fleet-h", now, orders=5)
-        produce(engine.settings.topics.vehicles, [(b"fleet-h", v.to_bytes()) for v in vehicles])
-        produce(engine.settings.topics.orders, [(b"fleet-h", o.to_bytes()) for o in orders])
+        feed(engine, "fleet-h", orders=5)
         published = wait_for(lambda: len(p := plans(engine)) >= 3 and p, 60, "three cycles of plans")
         for plan, timestamp_ms in published:
             assert timestamp_ms / 1000 - plan.cycle_at.timestamp() < CYCLE_S

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,21 +12,69 @@ from engine.__main__ import main
 from schemas import WIRE_MODELS
 
 
-def test_schema_writes_one_file_per_model(tmp_path: Path) -> None:
-    """`schema --out DIR` writes a JSON Schema file for every wire model."""
-    assert main(["schema", "--out", str(tmp_path)]) == 0
-    written = {p.name.removesuffix(".schema.json") for p in tmp_path.glob("*.schema.json")}
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ENGINE_* variable from the outer environment leaks into these tests."""
+    for name in list(os.environ):
+        if name.upper().startswith("ENGINE_"):
+            monkeypatch.delenv(name)
+
+
+def test_schema_writes_one_file_per_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`schema --out DIR` writes a JSON Schema file for every wire model, and prints each path."""
+    out = tmp_path / "schemas" / "v1"
+    assert main(["schema", "--out", str(out)]) == 0
+    written = {p.name.removesuffix(".schema.json") for p in out.glob("*.schema.json")}
     assert written == set(WIRE_MODELS)
-    order_schema = json.loads((tmp_path / "OrderEvent.schema.json").read_text())
-    assert "schema_version" in order_schema["properties"]
+    assert sorted(capsys.readouterr().out.split()) == sorted(str(out / f"{n}.schema.json") for n in WIRE_MODELS)
+
+
+@pytest.mark.parametrize("name", list(WIRE_MODELS))
+def test_schema_files_are_json_schemas(tmp_path: Path, name: str) -> None:
+    """Each written file is valid JSON with properties that include schema_version."""
+    main(["schema", "--out", str(tmp_path)])
+    schema = json.loads((tmp_path / f"{name}.schema.json").read_text())
+    assert "schema_version" in schema["properties"]
+    assert schema == WIRE_MODELS[name].model_json_schema()
+
+
+def test_schema_is_deterministic(tmp_path: Path) -> None:
+    """Running the command twice gives byte-identical files (safe to commit and diff)."""
+    main(["schema", "--out", str(tmp_path / "a")])
+    main(["schema", "--out", str(tmp_path / "b")])
+    for name in WIRE_MODELS:
+        first = (tmp_path / "a" / f"{name}.schema.json").read_bytes()
+        assert first == (tmp_path / "b" / f"{name}.schema.json").read_bytes()
 
 
 def test_bad_setting_fails_before_touching_kafka(monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    """A wrong setting stops `worker` at start-up with exit code 2 and the variable's name."""
+    """A wrong setting stops `worker` at start-up with exit code 2 and the variable's name, before the worker runs."""
+    started: list[object] = []
+    monkeypatch.setattr("agents.worker.run_worker", started.append)
     monkeypatch.setenv("ENGINE_CYCLE_SECONDS", "-1")
     assert main(["worker"]) == 2
-    assert "ENGINE_CYCLE_SECONDS" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "ENGINE_CYCLE_SECONDS" in err
+    assert started == []
+
+
+def test_unknown_setting_stops_the_worker(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt ENGINE_ variable stops `worker` with exit code 2 and names the typo."""
+    started: list[object] = []
+    monkeypatch.setattr("agents.worker.run_worker", started.append)
+    monkeypatch.setenv("ENGINE_CYCLE_SECOND", "5")
+    assert main(["worker"]) == 2
+    assert "ENGINE_CYCLE_SECOND" in capsys.readouterr().err
+    assert started == []
+
+
+def test_missing_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a command argparse exits with its usage error code."""
+    with pytest.raises(SystemExit) as caught:
+        main([])
+    assert caught.value.code == 2
+    assert "usage:" in capsys.readouterr().err
 
 
 def test_llm_check_runs_the_configured_model(monkeypatch: pytest.MonkeyPatch, tiny_granite: tuple[Path, Path],

@@ -9,8 +9,9 @@ import jsonschema
 import pytest
 
 from engine.llm import LlamaCppModel
+from engine.llm.llama_cpp_model import json_schema_grammar
 from engine.problem import Problem, Stop
-from engine.proposers import INSTRUCTIONS, LlmProposer, parse_plan, plan_schema
+from engine.proposers import INSTRUCTIONS, LlmProposer, answer_bounds, parse_plan, plan_schema
 from tests.route_factories import line_problem
 
 
@@ -51,3 +52,19 @@ def test_tiny_granite_proposal_is_schema_valid(tiny_granite: tuple[Path, Path]) 
     assert proposal.raw_text is not None and proposal.prompt_hash
     jsonschema.validate(json.loads(proposal.raw_text), plan_schema(problem))
     assert proposal.plan is not None and proposal.parse_error is None
+
+
+def test_answer_bounds_fit_max_tokens() -> None:
+    """The schema's array bounds keep the longest possible compact answer within max_tokens characters."""
+    vehicles = [f"van-{i}" for i in range(20)]
+    orders = [f"o{i}" for i in range(40)]
+    routes, per_route = answer_bounds(vehicles, orders, 1024)
+    worst = len('{"routes":[]}') + routes * (len('{"vehicle_id":"","order_ids":[]},') + 6 + per_route * (3 + 3))
+    assert worst <= 1024 and routes >= 1 and per_route >= 1
+    assert answer_bounds(vehicles, orders, 100_000) == (20, 40)
+
+
+def test_grammar_is_compact() -> None:
+    """The grammar allows no optional whitespace, so no token is spent on it."""
+    grammar = json_schema_grammar(plan_schema(line_problem()))
+    assert 'space ::= ""' in grammar

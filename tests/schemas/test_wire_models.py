@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import jsonschema
 import pytest
 from pydantic import ValidationError
 
@@ -53,11 +54,17 @@ def test_bytes_round_trip(message: WireModel) -> None:
 
 
 @pytest.mark.parametrize("message", examples(), ids=lambda m: type(m).__name__)
-def test_wrong_schema_version_rejected(message: WireModel) -> None:
-    """A message claiming another schema version is rejected instead of misread."""
-    data = json.loads(message.to_bytes())
-    assert data["schema_version"] == 1
-    data["schema_version"] = 2
+def test_version_one_on_the_wire(message: WireModel) -> None:
+    """Every message carries schema_version 1 in its JSON."""
+    assert message.schema_version == 1
+    assert json.loads(message.to_bytes())["schema_version"] == 1
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", None])
+@pytest.mark.parametrize("message", examples(), ids=lambda m: type(m).__name__)
+def test_wrong_schema_version_rejected(message: WireModel, version: object) -> None:
+    """A message claiming another schema version (or "1" as a string) is rejected instead of misread."""
+    data = {**json.loads(message.to_bytes()), "schema_version": version}
     with pytest.raises(ValidationError, match="schema_version"):
         type(message).model_validate_json(json.dumps(data))
 
@@ -75,7 +82,18 @@ def test_json_schema_generated(model: type[WireModel]) -> None:
     """Each model exports a JSON Schema that names schema_version and forbids extra properties."""
     schema = model.model_json_schema()
     assert "schema_version" in schema["properties"]
+    assert schema["properties"]["schema_version"]["const"] == 1
     assert schema["additionalProperties"] is False
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("message", examples(), ids=lambda m: type(m).__name__)
+def test_messages_match_their_json_schema(message: WireModel) -> None:
+    """What to_bytes writes is valid under the exported JSON Schema, so non-Python consumers agree."""
+    schema = type(message).model_json_schema()
+    jsonschema.validate(json.loads(message.to_bytes()), schema, cls=jsonschema.Draft202012Validator)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**json.loads(message.to_bytes()), "surprise": 1}, schema)
 
 
 def test_messages_are_immutable() -> None:

@@ -1,4 +1,4 @@
-"""OpenAICompatibleModel against llama.cpp's own server running for real on localhost."""
+"""OpenAICompatibleModel against llama.cpp's own server (llama-cpp-python) running for real on localhost."""
 
 from __future__ import annotations
 
@@ -6,80 +6,179 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 
-from engine.llm import LlamaCppModel, LlmUnavailableError, OpenAICompatibleModel
-from engine.llm.factory import PROBE_PROMPT, PROBE_SCHEMA
+from engine.llm import LanguageModel, LlamaCppModel, LlmUnavailableError, OpenAICompatibleModel
 from tests.support import free_port
+
+IDS = ["route-a", "route-b", "route-c", "hold"]
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "decision": {"enum": IDS},
+        "vehicle_ids": {"type": "array", "items": {"enum": ["v1", "v2", "v3"]}, "maxItems": 3},
+        # No integer minimum/maximum: llama-cpp-python's schema-to-grammar converter ignores them.
+        "stops": {"type": "array", "items": {"enum": ["o-17", "depot"]}, "maxItems": 2},
+    },
+    "required": ["decision", "vehicle_ids", "stops"],
+    "additionalProperties": False,
+}
+PROMPT = "Order o-17 must reach the depot by 14:00. Pick a route, vehicles and stops. Answer in JSON."
 
 
 @pytest.fixture(scope="module")
 def llama_server(tiny_granite: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m llama_cpp.server` serving the tiny Q4_K_M Granite; yields its /v1 URL."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_granite[1]), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--seed", "0"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_granite[1]), "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", "1024", "--seed", "0", "--verbose", "False"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}/v1"
         try:
-            with urllib.request.urlopen(f"{url}/models", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"llama.cpp server exited with {process.returncode}")
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("llama.cpp server did not start within 60 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/models", timeout=1).is_success:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"llama.cpp server did not start (exit {process.returncode}):\n"
+                                f"{log_path.read_text(errors='replace')[-2000:]}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def test_answer_follows_the_schema(llama_server: str) -> None:
-    """The server, given the schema in response_format, returns JSON valid against it."""
-    model = OpenAICompatibleModel(llama_server, model_name="tiny-granite", timeout_s=30)
-    completion = model.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=64)
-    jsonschema.validate(json.loads(completion.text), PROBE_SCHEMA)
-    assert completion.completion_tokens > 0
+@pytest.fixture(scope="module")
+def model(llama_server: str) -> Iterator[OpenAICompatibleModel]:
+    """The HTTP backend pointed at the running server."""
+    with OpenAICompatibleModel(llama_server, model_name="tiny-granite", timeout_s=30) as opened:
+        yield opened
 
 
-def test_same_prompt_same_answer(llama_server: str) -> None:
-    """Temperature 0 and a fixed seed give the same text twice."""
-    model = OpenAICompatibleModel(llama_server, model_name="tiny-granite", timeout_s=30)
-    first = model.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=64).text
-    assert model.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=64).text == first
+def test_answer_follows_the_schema(model: OpenAICompatibleModel) -> None:
+    """The schema sent as response_format makes random weights answer JSON valid against enums and maxItems."""
+    assert isinstance(model, LanguageModel)
+    completion = model.complete_json(PROMPT, SCHEMA, max_tokens=128)
+    jsonschema.validate(json.loads(completion.text), SCHEMA)
+    assert completion.prompt_tokens > 0 and 0 < completion.completion_tokens < 128
+    assert completion.seconds > 0 and completion.model == "tiny-granite"
 
 
-def test_both_backends_follow_the_same_schema(llama_server: str, tiny_granite: tuple[Path, Path]) -> None:
+def test_same_prompt_same_answer(model: OpenAICompatibleModel) -> None:
+    """Temperature 0 and a fixed seed: the same prompt twice gives the same text."""
+    first = model.complete_json(PROMPT, SCHEMA, max_tokens=128).text
+    assert model.complete_json(PROMPT, SCHEMA, max_tokens=128).text == first
+
+
+def test_both_backends_follow_the_same_schema(model: OpenAICompatibleModel, tiny_granite: tuple[Path, Path]) -> None:
     """In-process and HTTP backends run the same GGUF and both honour the schema (texts may differ)."""
-    http = OpenAICompatibleModel(llama_server, model_name="tiny-granite", timeout_s=30)
-    with LlamaCppModel(tiny_granite[1], n_ctx=2048) as local:
-        for completion in (http.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=64),
-                           local.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=64)):
-            jsonschema.validate(json.loads(completion.text), PROBE_SCHEMA)
+    with LlamaCppModel(tiny_granite[1], n_ctx=1024) as local:
+        for backend in (model, local):
+            jsonschema.validate(json.loads(backend.complete_json(PROMPT, SCHEMA, max_tokens=128).text), SCHEMA)
+
+
+def test_http_error_is_unavailable(llama_server: str) -> None:
+    """An HTTP error status (here 404 from a base URL without /v1) becomes LlmUnavailableError with the status."""
+    root = llama_server.removesuffix("/v1")
+    with OpenAICompatibleModel(root, model_name="x", timeout_s=10) as wrong, \
+            pytest.raises(LlmUnavailableError, match="HTTP 404") as info:
+        wrong.complete_json(PROMPT, SCHEMA, max_tokens=8)
+    assert info.value.url == f"{root}/chat/completions"
+
+
+def test_server_down_is_unavailable() -> None:
+    """Connection refused becomes LlmUnavailableError carrying the URL and the cause, at once."""
+    url = f"http://127.0.0.1:{free_port()}/v1"  # a port just freed: nothing listens there
+    started = time.monotonic()
+    with OpenAICompatibleModel(url, model_name="x", timeout_s=5) as down, \
+            pytest.raises(LlmUnavailableError) as info:
+        down.complete_json(PROMPT, SCHEMA, max_tokens=8)
+    assert time.monotonic() - started < 2
+    assert info.value.url == f"{url}/chat/completions" and url in str(info.value)
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
 
 
 def test_hung_server_times_out() -> None:
     """A server that accepts and never answers gives LlmUnavailableError after timeout_s, not a hang."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    model = OpenAICompatibleModel(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", model_name="x", timeout_s=1)
-    started = time.monotonic()
-    with pytest.raises(LlmUnavailableError, match="timed out"):
-        model.complete_json(PROBE_PROMPT, PROBE_SCHEMA, max_tokens=8)
-    assert time.monotonic() - started < 5
-    listener.close()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        accepted: list[socket.socket] = []
+        # Accept for real and hold the connection open without ever writing a byte.
+        threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        started = time.monotonic()
+        with OpenAICompatibleModel(url, model_name="x", timeout_s=1) as hung, \
+                pytest.raises(LlmUnavailableError, match="timed out after 1 s") as info:
+            hung.complete_json(PROMPT, SCHEMA, max_tokens=8)
+        assert 1 <= time.monotonic() - started < 2
+        assert info.value.url == f"{url}/chat/completions"
+        for connection in accepted:
+            connection.close()
+
+
+@pytest.fixture
+def canned_server() -> Iterator[Callable[[int, bytes], str]]:
+    """A local HTTP server answering every POST with a canned status and body; returns a /v1 URL for them."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve(status: int, body: bytes) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_non_json_body_is_unavailable(canned_server: Callable[[int, bytes], str]) -> None:
+    """A 200 whose body is not JSON (a proxy's HTML page) becomes LlmUnavailableError quoting the body."""
+    url = canned_server(200, b"<html>gateway</html>")
+    with OpenAICompatibleModel(url, model_name="x", timeout_s=5) as model, \
+            pytest.raises(LlmUnavailableError, match=r"non-JSON body.*gateway"):
+        model.complete_json(PROMPT, SCHEMA, max_tokens=8)
+
+
+def test_invalid_json_answer_is_returned_as_is(canned_server: Callable[[int, bytes], str]) -> None:
+    """An answer whose content is not valid JSON comes back verbatim in Completion.text: the caller judges it."""
+    payload = {"model": "m", "choices": [{"message": {"role": "assistant", "content": '{"decision": "ro'}}],
+               "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+    url = canned_server(200, json.dumps(payload).encode())
+    with OpenAICompatibleModel(url, model_name="x", timeout_s=5) as model:
+        completion = model.complete_json(PROMPT, SCHEMA, max_tokens=8)
+    assert (completion.text, completion.prompt_tokens, completion.completion_tokens) == ('{"decision": "ro', 7, 3)
