@@ -72,16 +72,17 @@ class RouteCycle:
 
     async def _decide_and_publish(self, state: FleetState, at: datetime) -> None:
         started = time.monotonic()
-        problem = build_problem(state, at, self.travel)
+        # The travel matrix is O(n²) Python: build it in a thread too, so heartbeats never wait on it.
+        problem = await asyncio.to_thread(build_problem, state, at, self.travel)
         stage_ms = {"problem": round((time.monotonic() - started) * 1000, 1)}
         if self.previous.get(state.fleet_id) is None:
             self.previous[state.fleet_id] = await self.store.previous_plan(state.fleet_id) or Plan.of({})
         started = time.monotonic()
         proposal = await self._llm_proposal(problem)
         stage_ms["llm"] = round((time.monotonic() - started) * 1000, 1)
-        previous = self.previous.get(state.fleet_id)
         decision = await asyncio.to_thread(
-            decide, problem, llm=proposal, previous=previous or None, budget=self.budget, stage_ms=stage_ms
+            decide, problem, llm=proposal, previous=self.previous.get(state.fleet_id), budget=self.budget,
+            stage_ms=stage_ms,
         )
         started = time.monotonic()
         key = state.fleet_id.encode()
