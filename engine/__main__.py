@@ -77,6 +77,16 @@ def cmd_bench_stream(args: argparse.Namespace) -> int:
                             cycle_seconds=args.cycle_seconds, model=args.model, out=args.json)
 
 
+def cmd_fraud_train(args: argparse.Namespace) -> int:
+    """Train the fraud scorer with a time split and print its metrics against the rules baseline."""
+    from engine.fraud.training import main as train
+
+    if not args.data.is_file():
+        print(f"error: --data {args.data} does not exist", file=sys.stderr)
+        return 2
+    return train(args.data, args.out, args.limit)
+
+
 def cmd_services(args: argparse.Namespace) -> int:
     """Start, stop or show the local Kafka and Redis."""
     from devstack.__main__ import main as devstack_main
@@ -115,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--model", type=Path, default=Path("models/tiny-granite-hybrid-q4_k_m.gguf"))
     stream.add_argument("--json", type=Path, default=None)
     stream.set_defaults(run=cmd_bench_stream)
+
+    fraud = commands.add_parser("fraud", help="fraud scoring").add_subparsers(dest="fraud", required=True)
+    train = fraud.add_parser("train", help=cmd_fraud_train.__doc__)
+    train.add_argument("--data", type=Path,
+                       default=Path("../shared/data/fraud/handbook_sim_2018-04-01_to_2018-04-28.csv"))
+    train.add_argument("--out", type=Path, default=Path("models/fraud"), help="folder for versioned models")
+    train.add_argument("--limit", type=int, default=None, help="read only the first N transactions")
+    train.set_defaults(run=cmd_fraud_train)
 
     llm_check = commands.add_parser("llm-check", help=cmd_llm_check.__doc__)
     llm_check.set_defaults(run=cmd_llm_check)
