@@ -22,7 +22,7 @@ from devstack import start_all
 from devstack.stack import LOG_DIR
 from engine.settings import Settings
 from engine.simulator import FleetSimulator, SimulatedEvent
-from schemas import DeadLetter, OrderEvent, VehicleEvent
+from schemas import DeadLetter, GeoPoint, OrderEvent, RoutePlan, VehicleEvent
 
 # Every Nth event the demo also sends a broken one, to show the dead-letter path working live.
 MALFORMED_EVERY = 40
@@ -35,6 +35,7 @@ class DemoView:
     def __init__(self, fleets: list[str]) -> None:
         self.fleets = fleets
         self.summaries: dict[str, dict[str, str]] = {}
+        self.plans: dict[str, RoutePlan] = {}
         self.recent: deque[str] = deque(maxlen=10)
         self.sent = 0
         self.malformed_sent = 0
@@ -59,7 +60,19 @@ class DemoView:
             "\n".join(self.dead_letters) or "(none yet)",
             title=f"dead-letter topic: {self.dead_letter_count} received / {self.malformed_sent} malformed sent",
         )
-        return Group(table, recent, letters)
+        plans = Table(title="Latest checked route plan per fleet (Redis, from the route cycle)", expand=True)
+        for column in ("fleet", "cycle (UTC)", "chosen", "stops planned", "vehicles used", "unassigned",
+                       "travel min"):
+            plans.add_column(column, justify="left" if column in ("fleet", "chosen") else "right")
+        for fleet in self.fleets:
+            plan = self.plans.get(fleet)
+            if plan is None:
+                plans.add_row(fleet, "-", "(first cycle pending)", "-", "-", "-", "-")
+                continue
+            plans.add_row(fleet, plan.cycle_at.strftime("%H:%M:%S"), plan.source,
+                          str(sum(len(r.stops) for r in plan.routes)), str(len(plan.routes)),
+                          str(len(plan.unassigned)), f"{sum(r.travel_seconds for r in plan.routes) / 60:.0f}")
+        return Group(table, plans, recent, letters)
 
 
 def describe(item: SimulatedEvent) -> str:
@@ -70,7 +83,9 @@ def describe(item: SimulatedEvent) -> str:
         extra += f"  note={event.note!r}" if event.note else ""
         return f"{at} order   {event.action:8} {event.order_id}{extra}"
     if isinstance(event, VehicleEvent):
-        return f"{at} vehicle {event.vehicle_id} at {event.position}"
+        pos = event.position
+        where = f"{pos.lat:.4f},{pos.lon:.4f}" if isinstance(pos, GeoPoint) else f"{pos.x:.1f},{pos.y:.1f}"
+        return f"{at} vehicle {event.vehicle_id} at {where}"
     return f"{at} traffic {event.event_id} speed x{event.speed_factor} until {event.valid_until:%H:%M}"
 
 
@@ -123,6 +138,9 @@ async def _refresh(settings: Settings, view: DemoView, live: Live, stop: asyncio
             for fleet in view.fleets:
                 summary = await client.hgetall(f"{settings.redis_prefix}:fleet:{fleet}:summary")
                 view.summaries[fleet] = {str(k): str(v) for k, v in summary.items()}
+                plan = await client.get(f"{settings.redis_prefix}:fleet:{fleet}:plan")
+                if plan:
+                    view.plans[fleet] = RoutePlan.model_validate_json(plan)
             live.update(view.render())
             await asyncio.sleep(0.5)
     finally:

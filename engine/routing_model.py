@@ -104,11 +104,11 @@ def build_routing_model(
         index = manager.NodeToIndex(stop.location)
         start = round(stop.window_start * TIME_SCALE)
         end = round(stop.window_end * TIME_SCALE)
-        if end < 0 or start > horizon:
-            time.CumulVar(index).SetRange(0, horizon)  # can never be served: leave it to the drop
-        else:
-            time.CumulVar(index).SetRange(max(start, 0), max(min(end, horizon), max(start, 0)))
         routing.AddDisjunction([index], DROP_PENALTY * (1 + stop.priority))
+        if end < 0 or start > horizon:
+            routing.ActiveVar(index).SetValue(0)  # the window has closed (or opens after every shift): never served
+        else:
+            time.CumulVar(index).SetRange(max(start, 0), min(end, horizon))
     for v_index, vehicle in enumerate(problem.vehicles):
         begin = round(vehicle.available_from * TIME_SCALE)
         time.CumulVar(routing.Start(v_index)).SetRange(begin, begin)

@@ -59,3 +59,12 @@ def test_initial_solution_seeds_the_search() -> None:
     initial = Plan.of({"west": ["a", "b"], "east": ["d", "c"]})
     plan = solve(problem, time_limit_s=0.3, initial=initial)
     assert plan is not None and check(problem, plan).cost <= check(problem, initial).cost
+
+
+def test_closed_window_is_never_planned() -> None:
+    """An order whose window closed before the cycle is left out, not scheduled at an arbitrary time."""
+    problem = line_problem(windows={"c": (-600, -60)})
+    plan = solve(problem, time_limit_s=0.3)
+    assert plan is not None and "c" not in plan.assigned()
+    result = check(problem, plan)
+    assert result.feasible and result.unassigned == ("c",)
