@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,31 @@ def tiny_granite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(F32 path, Q4_K_M path) of the seed-0 tiny Granite, built once per test session."""
     f32 = tmp_path_factory.getbasetemp() / "tiny-granite" / F32_NAME
     return f32, build_tiny_granite(f32)
+
+
+@pytest.fixture
+def canned_server() -> Iterator[Callable[[int, bytes], str]]:
+    """A local HTTP server answering every POST with a canned status and body; returns a /v1 URL for them."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve(status: int, body: bytes) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()

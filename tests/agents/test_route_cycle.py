@@ -6,9 +6,8 @@ import itertools
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -170,35 +169,11 @@ def hung_server() -> Iterator[str]:
     listener.close()
 
 
-@pytest.fixture
-def garbage_server() -> Iterator[str]:
-    """An OpenAI-style HTTP server whose every answer is unparseable text."""
-
-    class Garbage(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            body = json.dumps({"choices": [{"message": {"content": "}} not a plan {{"}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
-
-
 def test_garbage_llm_answer_never_published(services: None, tmp_path: Path, tiny_granite: tuple[Path, Path],
-                                            garbage_server: str) -> None:
+                                            canned_server: Callable[[int, bytes], str]) -> None:
     """Unparseable LLM text is kept in the audit record; every published plan comes from a checked candidate."""
-    engine = route_engine(tmp_path, ENGINE_LLM__BACKEND="openai", ENGINE_LLM__BASE_URL=garbage_server)
+    garbage = json.dumps({"choices": [{"message": {"content": "}} not a plan {{"}}]}).encode()
+    engine = route_engine(tmp_path, ENGINE_LLM__BACKEND="openai", ENGINE_LLM__BASE_URL=canned_server(200, garbage))
     worker = start_worker(engine, tmp_path, tiny_granite[1])
     try:
         feed(engine, "fleet-g", orders=5)

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -136,34 +135,6 @@ def test_hung_server_times_out() -> None:
         assert info.value.url == f"{url}/chat/completions"
         for connection in accepted:
             connection.close()
-
-
-@pytest.fixture
-def canned_server() -> Iterator[Callable[[int, bytes], str]]:
-    """A local HTTP server answering every POST with a canned status and body; returns a /v1 URL for them."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def serve(status: int, body: bytes) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        servers.append(server)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return f"http://127.0.0.1:{server.server_address[1]}/v1"
-
-    yield serve
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def test_non_json_body_is_unavailable(canned_server: Callable[[int, bytes], str]) -> None:
