@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import suppress
 from typing import Any
 
@@ -67,7 +68,12 @@ async def ensure_topics(settings: Settings) -> list[str]:
             with suppress(TopicAlreadyExistsError):  # another worker created them at the same moment
                 await admin.create_topics([NewTopic(name, partitions, replication) for name in missing])
             created = missing
-        described = await admin.describe_topics(keyed_topics(settings))
+        # Right after creation the metadata may list a topic with no partitions yet: wait for it to settle.
+        for _ in range(40):
+            described = await admin.describe_topics(keyed_topics(settings))
+            if all(d["partitions"] for d in described):
+                break
+            await asyncio.sleep(0.25)
         wrong = {
             d["topic"]: len(d["partitions"]) for d in described if len(d["partitions"]) != partitions
         }
