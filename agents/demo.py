@@ -9,13 +9,14 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from agents.plan_store import PlanStore
+from agents.summary_store import SummaryStore
 from agents.topics import consumer_options, ensure_topics
 from agents.worker_process import WorkerProcess
 from devstack import start_all
@@ -132,19 +133,21 @@ async def _watch_dead_letters(settings: Settings, view: DemoView, stop: asyncio.
 
 
 async def _refresh(settings: Settings, view: DemoView, live: Live, stop: asyncio.Event) -> None:
-    client = aioredis.from_url(str(settings.redis_url), decode_responses=True)
+    # The same stores the worker writes through, so the demo reads the keys apps would read.
+    summaries = SummaryStore(str(settings.redis_url), settings.redis_prefix)
+    plans = PlanStore(str(settings.redis_url), settings.redis_prefix)
     try:
         while not stop.is_set():
             for fleet in view.fleets:
-                summary = await client.hgetall(f"{settings.redis_prefix}:fleet:{fleet}:summary")
-                view.summaries[fleet] = {str(k): str(v) for k, v in summary.items()}
-                plan = await client.get(f"{settings.redis_prefix}:fleet:{fleet}:plan")
-                if plan:
-                    view.plans[fleet] = RoutePlan.model_validate_json(plan)
+                view.summaries[fleet] = await summaries.read(fleet)
+                plan = await plans.latest(fleet)
+                if plan is not None:
+                    view.plans[fleet] = plan
             live.update(view.render())
             await asyncio.sleep(0.5)
     finally:
-        await client.aclose()
+        await summaries.close()
+        await plans.close()
 
 
 async def _run(settings: Settings, duration_s: float | None, fleets: int, rate: float, console: Console) -> None:

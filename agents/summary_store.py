@@ -43,8 +43,5 @@ class SummaryStore:
     async def fleets(self) -> list[str]:
         return sorted(str(member) for member in await self._redis.smembers(self.fleets_key))
 
-    async def ping(self) -> bool:
-        return bool(await self._redis.ping())
-
     async def close(self) -> None:
         await self._redis.aclose()
