@@ -18,6 +18,8 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
+from agents.table_write import write_on_partition
+
 log = logging.getLogger(__name__)
 
 
@@ -59,21 +61,35 @@ class GapGuard:
 
     async def take(self, message: InputMessage) -> None:
         """Handle message, first replaying any messages skipped before it on its partition."""
+        for record in await self.collect(message):
+            await self._handler(record)
+            self.mark(record)
+
+    async def collect(self, message: InputMessage) -> list[InputMessage]:
+        """The messages to handle now: those skipped before message on its partition, then message itself.
+
+        Empty when message was already taken. Call mark() on each once it has been handled (batch callers
+        handle a whole batch first, so a crash in between re-reads it instead of losing it).
+        """
         last = self._last(message.topic, message.partition)
+        records: list[InputMessage] = []
         if last is not None and message.offset > last + 1:
             missing = await self.read_range(message.topic, message.partition, last + 1, message.offset)
             log.warning("input gap on %s[%s]: offsets %s..%s were skipped; replaying %s message(s)",
                         message.topic, message.partition, last + 1, message.offset - 1, len(missing))
-            for record in missing:
-                await self._handler(record)
-                self.repaired += 1
+            records.extend(missing)
+            self.repaired += len(missing)
         if last is None or message.offset > last:
-            await self._handler(message)
-            self._mark(message.topic, message.partition, message.offset)
+            records.append(message)
+            self._last_seen[(message.topic, message.partition)] = message.offset  # taken; the table follows mark()
+        return records
 
-    def _mark(self, topic: str, partition: int, offset: int) -> None:
-        self._last_seen[(topic, partition)] = offset
-        self._progress[f"{topic}/{partition}".encode()] = str(offset).encode()
+    def mark(self, message: InputMessage) -> None:
+        """Record message as handled in the progress table (what a restarted worker resumes from)."""
+        key = f"{message.topic}/{message.partition}".encode()
+        stored = self._progress.get(key)
+        if stored is None or message.offset > int(stored):
+            write_on_partition(self._progress, message.partition, key, str(message.offset).encode())
 
     async def read_range(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
         """Messages with start <= offset < end (fewer where transactions or compaction left holes)."""

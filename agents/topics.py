@@ -30,7 +30,7 @@ def keyed_topics(settings: Settings) -> list[str]:
 def all_topics(settings: Settings) -> list[str]:
     t = settings.topics
     return [*keyed_topics(settings), t.routes, t.decisions, t.fraud_scores, t.fraud_alerts, t.fraud_reviews,
-            t.dead_letters]
+            t.fraud_drift, t.dead_letters]
 
 
 def consumer_options(settings: Settings) -> dict[str, Any]:

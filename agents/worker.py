@@ -9,9 +9,13 @@ import faust
 
 from agents.app import create_app
 from agents.fleet_state import install_fleet_state
+from agents.fraud_metrics import FraudMetrics
+from agents.fraud_review import install_fraud_review
+from agents.fraud_scoring import install_fraud_scoring
 from agents.route_cycle import install_route_cycle
 from agents.summary_store import SummaryStore
 from agents.topics import ensure_topics
+from engine.fraud.scorer import FraudScorer
 from engine.settings import Settings
 
 
@@ -22,13 +26,21 @@ def build_worker_app(settings: Settings) -> faust.App:
     wiring = install_fleet_state(app, settings, store)
     if settings.route.enabled:
         install_route_cycle(app, settings, wiring.table)
+    if settings.fraud.enabled:
+        metrics = FraudMetrics()
+        metrics.install_page(app)
+        fraud = install_fraud_scoring(app, settings, metrics)
+        if settings.fraud.review_enabled:
+            install_fraud_review(app, settings, fraud.scoring, metrics)
     return app
 
 
 def run_worker(settings: Settings) -> None:
     """Block running the worker; faust handles signals and commits offsets on a clean stop."""
-    if settings.route.enabled:
+    if settings.route.enabled or (settings.fraud.enabled and settings.fraud.review_enabled):
         settings.llm.check_model_file()
+    if settings.fraud.enabled:
+        FraudScorer.load(settings.fraud.model_dir)  # raises ModelMissingError with what to do
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     created = asyncio.run(ensure_topics(settings))
     if created:

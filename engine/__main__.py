@@ -26,8 +26,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the Faust worker until stopped."""
     from agents.worker import run_worker
+    from engine.fraud.scorer import ModelMissingError
 
-    run_worker(load_settings())
+    try:
+        run_worker(load_settings())
+    except ModelMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -104,12 +104,13 @@ class TopicSettings(_Section):
     fraud_scores: str = "fraud-scores"
     fraud_alerts: str = "fraud-alerts"
     fraud_reviews: str = "fraud-reviews"
+    fraud_drift: str = "fraud-drift"
     dead_letters: str = "dead-letters"
     partitions: int = Field(default=4, ge=1, le=1024, description="Partitions for topics the engine creates.")
 
     @field_validator(
         "orders", "vehicles", "traffic", "transactions", "fraud_labels", "routes", "decisions",
-        "fraud_scores", "fraud_alerts", "fraud_reviews", "dead_letters",
+        "fraud_scores", "fraud_alerts", "fraud_reviews", "fraud_drift", "dead_letters",
     )
     @classmethod
     def _legal_topic(cls, name: str) -> str:
@@ -169,6 +170,30 @@ class RouteSettings(_Section):
         return self.llm_s + 2 * self.improve_s + self.solver_s
 
 
+class FraudSettings(_Section):
+    """Fraud scoring: which model, when to alert, hard limits, the LLM review and drift bounds."""
+
+    enabled: bool = False
+    model_dir: Path = Field(
+        default=Path("models/fraud"),
+        description="A model folder (model.txt + metadata.json), or a folder of versions with a LATEST file.",
+    )
+    alert_threshold: float = Field(default=0.5, gt=0, le=1, description="Scores at or above this raise an alert.")
+    max_amount: float = Field(default=10_000.0, gt=0, description="Hard limit: larger payments score 1.")
+    max_future_s: float = Field(default=300.0, ge=0, description="Payments dated further ahead are rejected.")
+    top_reasons: int = Field(default=3, ge=1, le=10)
+    batch_max: int = Field(default=500, ge=1, le=10_000, description="Most transactions scored in one batch.")
+    batch_wait_ms: float = Field(default=5.0, ge=0, le=1000, description="Longest wait to fill a batch.")
+    blocklist_refresh_s: float = Field(default=5.0, gt=0, le=3600, description="How often block lists are re-read.")
+    review_enabled: bool = True
+    review_top_k: int = Field(default=5, ge=1, le=50, description="Most uncertain transactions reviewed per cycle.")
+    review_s: float = Field(default=8.0, gt=0, description="Deadline of the review request; late answers are dropped.")
+    drift_window: int = Field(default=2000, ge=100, description="Recent scores compared with the training ones.")
+    drift_max_psi: float = Field(default=0.25, gt=0, description="Population stability index that counts as drift.")
+    drift_min_precision: float = Field(default=0.2, ge=0, le=1, description="Alert precision below this is drift.")
+    drift_min_labelled_alerts: int = Field(default=20, ge=1, description="Labelled alerts needed to judge precision.")
+
+
 class Settings(BaseSettings):
     """Everything the engine can be told; defaults run against the local devstack."""
 
@@ -187,6 +212,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     route: RouteSettings = Field(default_factory=RouteSettings)
+    fraud: FraudSettings = Field(default_factory=FraudSettings)
     cycle_seconds: float = Field(default=15.0, gt=0, le=3600)
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     worker_web_port: int = Field(default=6066, ge=1024, le=65535)
@@ -200,6 +226,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"route budgets add up to {self.route.worst_case_s:g} s, more than ENGINE_CYCLE_SECONDS "
                 f"{self.cycle_seconds:g} s minus 1 s (lower ENGINE_ROUTE__LLM_S / __IMPROVE_S / __SOLVER_S)"
+            )
+        if self.fraud.enabled and self.fraud.review_enabled and self.fraud.review_s > self.cycle_seconds:
+            raise ValueError(
+                f"fraud review deadline {self.fraud.review_s:g} s is longer than ENGINE_CYCLE_SECONDS "
+                f"{self.cycle_seconds:g} s (lower ENGINE_FRAUD__REVIEW_S)"
             )
         return self
 

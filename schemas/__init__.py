@@ -3,6 +3,9 @@
 from schemas.dead_letter import DeadLetter, ErrorDetail
 from schemas.decision_record import CandidateSummary, DecisionRecord, Violation
 from schemas.decoding import DecodeError, dead_letter, decode, readable_errors
+from schemas.fraud_drift import FraudDrift
+from schemas.fraud_label import FraudLabel
+from schemas.fraud_review import FraudReview, ReviewDecision
 from schemas.fraud_score import FraudScore, ScoreReason
 from schemas.location import GeoPoint, Location, PlanePoint, TimeWindow
 from schemas.order_event import OrderEvent
@@ -16,14 +19,15 @@ from schemas.wire_model import SCHEMA_VERSION, WireModel, WireValue
 WIRE_MODELS: dict[str, type[WireModel]] = {
     model.__name__: model
     for model in (
-        OrderEvent, VehicleEvent, TrafficEvent, Transaction, RoutePlan, DecisionRecord, FraudScore, DeadLetter,
+        OrderEvent, VehicleEvent, TrafficEvent, Transaction, RoutePlan, DecisionRecord, FraudScore, FraudLabel,
+        FraudReview, FraudDrift, DeadLetter,
     )
 }
 
 __all__ = [
-    "SCHEMA_VERSION", "WIRE_MODELS", "CandidateSummary", "CircleArea", "DeadLetter", "DecisionRecord",
-    "DecodeError", "ErrorDetail", "FraudScore", "GeoPoint", "Location", "OrderEvent", "PlanePoint",
-    "PlannedStop", "RoutePlan", "ScoreReason", "SegmentArea", "TimeWindow", "TrafficEvent", "Transaction",
-    "UnassignedOrder", "VehicleEvent", "VehicleRoute", "Violation", "WireModel", "WireValue", "ZoneArea",
-    "dead_letter", "decode", "readable_errors",
+    "SCHEMA_VERSION", "WIRE_MODELS", "CandidateSummary", "CircleArea", "DeadLetter", "DecisionRecord", "DecodeError",
+    "ErrorDetail", "FraudDrift", "FraudLabel", "FraudReview", "FraudScore", "GeoPoint", "Location", "OrderEvent",
+    "PlanePoint", "PlannedStop", "ReviewDecision", "RoutePlan", "ScoreReason", "SegmentArea", "TimeWindow",
+    "TrafficEvent", "Transaction", "UnassignedOrder", "VehicleEvent", "VehicleRoute", "Violation", "WireModel",
+    "WireValue", "ZoneArea", "dead_letter", "decode", "readable_errors",
 ]

@@ -22,8 +22,13 @@ class FraudScore(WireModel):
     customer_id: Identifier
     terminal_id: Identifier
     occurred_at: AwareDatetime
-    score: float = Field(ge=0, le=1, allow_inf_nan=False)
+    score: float = Field(ge=0, le=1, allow_inf_nan=False, description="Final risk: the model, raised by hard rules.")
     alert: bool
     reasons: list[ScoreReason] = Field(max_length=10)
     model_version: str
     scored_at: AwareDatetime
+    model_score: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False, description="The trained model alone.")
+    rules_score: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False,
+                               description="The rules-only baseline, kept for comparison.")
+    features: dict[str, float] = Field(default_factory=dict, max_length=64,
+                                       description="The feature values the model saw, for audit.")

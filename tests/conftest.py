@@ -73,3 +73,13 @@ def canned_server() -> Iterator[Callable[[int, bytes], str]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def fraud_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small fraud model trained on the handbook data, once per test session."""
+    from tests.fraud_factories import DATA, train_small_model
+
+    if not DATA.exists():
+        pytest.fail(f"data missing: {DATA}")
+    return train_small_model(tmp_path_factory.mktemp("fraud-model"))

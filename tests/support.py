@@ -49,7 +49,7 @@ class IsolatedEngine:
             "ENGINE_CYCLE_SECONDS": "2",
         }
         for topic in ("orders", "vehicles", "traffic", "transactions", "fraud_labels", "routes", "decisions",
-                      "fraud_scores", "fraud_alerts", "fraud_reviews", "dead_letters"):
+                      "fraud_scores", "fraud_alerts", "fraud_reviews", "fraud_drift", "dead_letters"):
             env[f"ENGINE_TOPICS__{topic.upper()}"] = f"{topic.replace('_', '-')}-{run}"
         env.update(overrides)
         saved = {k: os.environ.get(k) for k in env}

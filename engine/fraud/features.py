@@ -1,16 +1,25 @@
-"""FeatureBuilder: windowed fraud features on event time — one code path for training and for the stream."""
+"""Windowed fraud features on event time — one code path for training and for the stream.
+
+State lives in two kinds of small objects: a `CustomerHistory` per customer (the stream keeps it in a
+changelog-backed Faust table, keyed like the `transactions` topic) and `TerminalLabels` per terminal
+(fed by the late `fraud-labels` stream). `compute_features` reads both; `FeatureBuilder` holds them in
+dicts for offline replays. Windows slide exactly on event time rather than in fixed buckets.
+"""
 
 from __future__ import annotations
 
+import bisect
+import json
 import math
-from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 CUSTOMER_WINDOWS = {"1h": HOUR, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
 TERMINAL_WINDOWS = {"1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
 TERMINAL_MEMORY = 30 * DAY
+# A terminal unused for this long counts as new again (bounds the per-customer state).
+TERMINAL_FORGET = 365 * DAY
 
 FEATURE_NAMES: tuple[str, ...] = (
     "amount",
@@ -38,65 +47,105 @@ class TxView:
 
 
 @dataclass
-class _Customer:
-    history: deque[tuple[datetime, float]] = field(default_factory=deque)  # last 30 days, time-ordered
-    terminals: dict[str, datetime] = field(default_factory=dict)  # terminal -> last use
+class CustomerHistory:
+    """One customer's payments of the last 30 days (time-ordered) and the terminals they used."""
+
+    payments: list[tuple[float, float, str]] = field(default_factory=list)  # (epoch s, amount, transaction id)
+    terminals: dict[str, float] = field(default_factory=dict)  # terminal -> epoch s of last use
+
+    def has(self, transaction_id: str) -> bool:
+        """Whether this transaction id was already taken (within the 30 days kept)."""
+        return any(tx_id == transaction_id for _, _, tx_id in self.payments)
+
+    def add(self, tx: TxView) -> None:
+        """Take tx into the history; a late payment is inserted at its event time."""
+        at = tx.occurred_at.timestamp()
+        bisect.insort(self.payments, (at, tx.amount, tx.transaction_id))
+        newest = self.payments[-1][0]
+        horizon = newest - CUSTOMER_WINDOWS["30d"].total_seconds()
+        if self.payments[0][0] < horizon:
+            del self.payments[: bisect.bisect_left(self.payments, (horizon,))]
+        self.terminals[tx.terminal_id] = max(at, self.terminals.get(tx.terminal_id, at))
+        forget = newest - TERMINAL_FORGET.total_seconds()
+        if len(self.terminals) > 64:
+            self.terminals = {t: last for t, last in self.terminals.items() if last >= forget}
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"p": self.payments, "t": self.terminals}, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CustomerHistory:
+        data = json.loads(raw)
+        return cls(payments=[(p[0], p[1], p[2]) for p in data["p"]], terminals=data["t"])
 
 
 @dataclass
-class _Terminal:
-    labels: deque[tuple[datetime, bool]] = field(default_factory=deque)  # (tx time, fraud) of labelled txs
+class TerminalLabels:
+    """Confirmed labels of a terminal's past payments, by the time of the labelled payment."""
+
+    labels: list[tuple[float, bool]] = field(default_factory=list)  # (epoch s of the payment, fraud), sorted
+
+    def add(self, tx_time: datetime, fraud: bool) -> None:
+        bisect.insort(self.labels, (tx_time.timestamp(), fraud))
+        horizon = self.labels[-1][0] - TERMINAL_MEMORY.total_seconds()
+        if self.labels[0][0] < horizon:
+            del self.labels[: bisect.bisect_left(self.labels, (horizon,))]
+
+    def risk(self, at: datetime, window: timedelta) -> tuple[float, int]:
+        """(share of fraud, number labelled) among labelled payments within `window` before `at`."""
+        now = at.timestamp()
+        recent = [fraud for when, fraud in self.labels if 0 <= now - when <= window.total_seconds()]
+        return (round(sum(recent) / len(recent), 4) if recent else 0.0), len(recent)
+
+
+def compute_features(tx: TxView, customer: CustomerHistory | None, terminal: TerminalLabels | None
+                     ) -> dict[str, float]:
+    """The feature vector of tx from the history before it (tx itself and later payments are not counted)."""
+    now = tx.occurred_at.timestamp()
+    earlier = [(at, amount) for at, amount, _ in (customer.payments if customer else []) if at <= now]
+    values: dict[str, float] = {"amount": tx.amount}
+    for name, window in CUSTOMER_WINDOWS.items():
+        recent = [amount for at, amount in earlier if now - at <= window.total_seconds()]
+        values[f"customer_count_{name}"] = float(len(recent))
+        values[f"customer_amount_{name}"] = round(sum(recent), 2)
+    count_30d = values["customer_count_30d"]
+    mean_30d = values["customer_amount_30d"] / count_30d if count_30d else 0.0
+    values["amount_vs_customer_mean_30d"] = round(tx.amount / mean_30d, 4) if mean_30d else 1.0
+    values["seconds_since_previous"] = now - earlier[-1][0] if earlier else -1.0
+    used = customer.terminals.get(tx.terminal_id) if customer else None
+    values["terminal_new_for_customer"] = float(used is None or now - used > TERMINAL_FORGET.total_seconds())
+    for name, window in TERMINAL_WINDOWS.items():
+        rate, count = terminal.risk(tx.occurred_at, window) if terminal else (0.0, 0)
+        values[f"terminal_labelled_{name}"] = float(count)
+        values[f"terminal_risk_{name}"] = rate
+    local = tx.occurred_at.astimezone(UTC)
+    values["hour_of_day"] = float(local.hour)
+    values["is_weekend"] = float(local.weekday() >= 5)
+    return values
 
 
 class FeatureBuilder:
-    """Keeps per-customer and per-terminal state; features(tx) reads it, add(tx) and add_label() update it.
+    """Per-customer and per-terminal state in dicts: features(tx) reads it, add(tx) and add_label() update it.
 
     Terminal risk uses only labels that have arrived (labels come days late), counted by the time of the
     labelled transaction, so training and scoring see exactly what a live system would have seen.
     """
 
     def __init__(self) -> None:
-        self._customers: dict[str, _Customer] = {}
-        self._terminals: dict[str, _Terminal] = {}
+        self.customers: dict[str, CustomerHistory] = {}
+        self.terminals: dict[str, TerminalLabels] = {}
 
     def features(self, tx: TxView) -> dict[str, float]:
         """The feature vector of tx from the history before it (tx itself is not counted)."""
-        customer = self._customers.get(tx.customer_id) or _Customer()
-        values: dict[str, float] = {"amount": tx.amount}
-        for name, window in CUSTOMER_WINDOWS.items():
-            recent = [amount for at, amount in customer.history if tx.occurred_at - at <= window]
-            values[f"customer_count_{name}"] = float(len(recent))
-            values[f"customer_amount_{name}"] = round(sum(recent), 2)
-        count_30d = values["customer_count_30d"]
-        mean_30d = values["customer_amount_30d"] / count_30d if count_30d else 0.0
-        values["amount_vs_customer_mean_30d"] = round(tx.amount / mean_30d, 4) if mean_30d else 1.0
-        previous = customer.history[-1][0] if customer.history else None
-        values["seconds_since_previous"] = (tx.occurred_at - previous).total_seconds() if previous else -1.0
-        values["terminal_new_for_customer"] = float(tx.terminal_id not in customer.terminals)
-        terminal = self._terminals.get(tx.terminal_id) or _Terminal()
-        for name, window in TERMINAL_WINDOWS.items():
-            labelled = [fraud for at, fraud in terminal.labels if tx.occurred_at - at <= window]
-            values[f"terminal_labelled_{name}"] = float(len(labelled))
-            values[f"terminal_risk_{name}"] = round(sum(labelled) / len(labelled), 4) if labelled else 0.0
-        values["hour_of_day"] = float(tx.occurred_at.hour)
-        values["is_weekend"] = float(tx.occurred_at.weekday() >= 5)
-        return values
+        return compute_features(tx, self.customers.get(tx.customer_id), self.terminals.get(tx.terminal_id))
 
     def add(self, tx: TxView) -> None:
-        """Take tx into the history (call after features(tx), in event-time order per customer)."""
-        customer = self._customers.setdefault(tx.customer_id, _Customer())
-        customer.history.append((tx.occurred_at, tx.amount))
-        while customer.history and tx.occurred_at - customer.history[0][0] > CUSTOMER_WINDOWS["30d"]:
-            customer.history.popleft()
-        customer.terminals[tx.terminal_id] = tx.occurred_at
+        """Take tx into its customer's history."""
+        self.customers.setdefault(tx.customer_id, CustomerHistory()).add(tx)
 
     def add_label(self, terminal_id: str, tx_time: datetime, fraud: bool) -> None:
         """A confirmed label arrived for a past transaction at terminal_id."""
-        terminal = self._terminals.setdefault(terminal_id, _Terminal())
-        terminal.labels.append((tx_time, fraud))
-        newest = max(at for at, _ in terminal.labels)
-        while terminal.labels and newest - terminal.labels[0][0] > TERMINAL_MEMORY:
-            terminal.labels.popleft()
+        self.terminals.setdefault(terminal_id, TerminalLabels()).add(tx_time, fraud)
 
 
 def vector(values: dict[str, float]) -> list[float]:

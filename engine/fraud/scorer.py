@@ -38,6 +38,10 @@ REASON_TEXT = {
 }
 
 
+class ModelMissingError(ValueError):
+    """The configured fraud model folder holds no usable model."""
+
+
 @dataclass(frozen=True)
 class Reason:
     """One reason behind a score."""
@@ -70,30 +74,51 @@ class FraudScorer:
         return cls(booster, {**(metadata or {}), "version": version, "features": list(FEATURE_NAMES)})
 
     def save(self, folder: Path) -> Path:
-        """Write model.txt and metadata.json into folder/<version>/; returns that folder."""
+        """Write model.txt and metadata.json into folder/<version>/ and name it in folder/LATEST."""
         target = folder / self.version
         target.mkdir(parents=True, exist_ok=True)
         (target / "model.txt").write_text(self.booster.model_to_string())
         (target / "metadata.json").write_text(json.dumps(self.metadata, indent=2, sort_keys=True) + "\n")
+        (folder / "LATEST").write_text(self.version + "\n")
         return target
 
     @classmethod
     def load(cls, folder: Path) -> FraudScorer:
-        """Load a saved model; refuses one trained on other features than this code computes."""
+        """Load a model folder, or the version named in folder/LATEST; refuses other features than ours."""
+        if not (folder / "metadata.json").is_file() and (folder / "LATEST").is_file():
+            folder = folder / (folder / "LATEST").read_text().strip()
+        if not (folder / "metadata.json").is_file() or not (folder / "model.txt").is_file():
+            raise ModelMissingError(
+                f"no fraud model in {folder} (train one with `python -m engine fraud train`, "
+                "or point ENGINE_FRAUD__MODEL_DIR at a model folder)"
+            )
         metadata = json.loads((folder / "metadata.json").read_text())
         if tuple(metadata["features"]) != FEATURE_NAMES:
-            raise ValueError(f"model {folder} was trained on other features than this engine computes")
+            raise ModelMissingError(f"model {folder} was trained on other features than this engine computes")
         return cls(lgb.Booster(model_str=(folder / "model.txt").read_text()), metadata)
 
     def score_many(self, rows: list[dict[str, float]]) -> list[float]:
         return [float(p) for p in self.booster.predict(np.array([vector(r) for r in rows]))]
+
+    def explain_many(self, rows: list[dict[str, float]], top: int = 3) -> list[tuple[float, list[Reason]]]:
+        """Scores and reasons of a batch, with one call to the model for each (the stream scores in batches)."""
+        if not rows:
+            return []
+        x = np.array([vector(r) for r in rows])
+        scores = self.booster.predict(x)
+        contributions = np.asarray(self.booster.predict(x, pred_contrib=True))[:, :-1]  # last column: the bias
+        return [(float(score), self._reasons(features, row_contributions, top))
+                for features, score, row_contributions in zip(rows, scores, contributions, strict=True)]
+
+    @staticmethod
+    def _reasons(features: dict[str, float], contributions: Any, top: int) -> list[Reason]:
+        ranked = sorted(zip(FEATURE_NAMES, contributions, strict=True), key=lambda pair: -pair[1])
+        return [Reason(name, REASON_TEXT[name].format(**features), round(float(weight), 4))
+                for name, weight in ranked[:top] if weight > 0]
 
     def explain(self, features: dict[str, float], top: int = 3) -> tuple[float, list[Reason]]:
         """The score and the features that raised it most, in words."""
         x = np.array([vector(features)])
         score = float(self.booster.predict(x)[0])
         contributions = self.booster.predict(x, pred_contrib=True)[0][:-1]  # last column is the bias
-        ranked = sorted(zip(FEATURE_NAMES, contributions, strict=True), key=lambda pair: -pair[1])
-        reasons = [Reason(name, REASON_TEXT[name].format(**features), round(float(weight), 4))
-                   for name, weight in ranked[:top] if weight > 0]
-        return score, reasons
+        return score, self._reasons(features, contributions, top)

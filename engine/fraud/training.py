@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.fraud.dataset import LABEL_DELAY, read_handbook, replay_features
+from engine.fraud.drift import reference_distribution
 from engine.fraud.metrics import average_precision, card_precision_at_k, recall_at_fpr
 from engine.fraud.rules import rules_score
 from engine.fraud.scorer import FraudScorer
@@ -42,6 +43,8 @@ def train_and_evaluate(csv_path: Path, out: Path, limit: int | None = None) -> d
         "baseline_card_precision_at_100": round(card_precision_at_k(days, customers, labels, rule_scores), 4),
     }
     scorer.metadata["metrics"] = metrics
+    # What scores looked like on unseen days: the drift monitor compares live scores with this.
+    scorer.metadata["score_reference"] = reference_distribution(model_scores)
     folder = scorer.save(out)
     return {"model": str(folder), "version": scorer.version, **metrics}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.fraud.dataset import LABEL_DELAY, LabelledTx, read_handbook, replay_features
-from engine.fraud.features import FEATURE_NAMES, FeatureBuilder, TxView, vector
+from engine.fraud.features import FEATURE_NAMES, CustomerHistory, FeatureBuilder, TxView, vector
 
 T0 = datetime(2018, 4, 1, tzinfo=UTC)
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "fraud" / "handbook_sim_2018-04-01_to_2018-04-28.csv"
@@ -74,3 +74,30 @@ def test_stream_and_training_give_identical_features() -> None:
             builder.add(row.tx)
     assert online == offline
     assert len(online[0]) == len(FEATURE_NAMES)
+
+
+def test_customer_history_round_trips_and_detects_repeats() -> None:
+    """A history survives to_bytes/from_bytes and knows the transaction ids it holds."""
+    history = CustomerHistory()
+    history.add(tx(1, 0))
+    history.add(tx(2, 5, terminal="t2"))
+    again = CustomerHistory.from_bytes(history.to_bytes())
+    assert again == history and again.has("1") and not again.has("3")
+
+
+def test_late_payment_counts_only_for_later_ones() -> None:
+    """A payment arriving out of order is inserted at its event time; earlier payments never see it."""
+    builder = FeatureBuilder()
+    builder.add(tx(1, 0))
+    builder.add(tx(2, 60))
+    builder.add(tx(3, 30))  # arrives last, happened in between
+    assert builder.features(tx(4, 45))["customer_count_1h"] == 2
+    assert builder.features(tx(5, 61))["seconds_since_previous"] == 60
+
+
+def test_history_keeps_only_thirty_days() -> None:
+    """Payments older than 30 days before the newest are dropped from the state."""
+    history = CustomerHistory()
+    history.add(tx(1, 0))
+    history.add(tx(2, 60 * 24 * 31))
+    assert [p[2] for p in history.payments] == ["2"]

@@ -1,0 +1,274 @@
+"""The fraud-scoring agent: transactions in batches -> features -> scores, alerts, Redis risk, dead letters."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+
+from agents.fraud_metrics import FraudMetrics
+from agents.gap_guard import GapGuard, InputMessage
+from agents.label_feed import LabelFeed
+from agents.risk_store import RiskStore
+from agents.table_write import write_on_partition
+from agents.topics import RAW_BYTES, consumer_options
+from engine.fraud.drift import DriftMonitor
+from engine.fraud.features import TERMINAL_WINDOWS, CustomerHistory, TxView, compute_features
+from engine.fraud.review import ReviewCase
+from engine.fraud.risk_assessor import BlockLists, RiskAssessor
+from engine.fraud.scorer import FraudScorer
+from engine.settings import Settings
+from schemas import DecodeError, ErrorDetail, FraudLabel, FraudScore, Transaction, dead_letter, decode
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_TABLE = "fraud-customers"
+PROGRESS_TABLE = "fraud-input-progress"
+ALERT_MEMORY = 200_000  # alerted transaction ids kept to match late labels (alert precision)
+REVIEW_POOL = 2_000  # uncertain cases kept between review cycles
+
+
+class DeadLetters:
+    """Sends rejected inputs, with the reason and the original bytes, to the dead-letter topic."""
+
+    def __init__(self, topic: faust.TopicT, metrics: FraudMetrics) -> None:
+        self.topic = topic
+        self.metrics = metrics
+
+    async def reject(self, message: InputMessage, error: DecodeError) -> None:
+        record = dead_letter(error, source_topic=message.topic, value=message.value, key=message.key,
+                             partition=message.partition, offset=message.offset)
+        headers = {"error": str(error)[:1000].encode(), "source-topic": message.topic.encode()}
+        await self.topic.send(key=message.key, value=record.to_bytes(), headers=headers)
+        self.metrics.dead_lettered.labels(topic=message.topic).inc()
+        log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)
+
+
+class FraudScoring:
+    """Scores batches of transactions; keeps customer histories in a changelog-backed table."""
+
+    def __init__(self, settings: Settings, assessor: RiskAssessor, table: Any, feed: LabelFeed, store: RiskStore,
+                 scores: faust.TopicT, alerts: faust.TopicT, dead_letters: DeadLetters, metrics: FraudMetrics,
+                 drift: DriftMonitor) -> None:
+        self.settings = settings.fraud
+        self.assessor = assessor
+        self.table = table
+        self.feed = feed
+        self.store = store
+        self.scores = scores
+        self.alerts = alerts
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.drift = drift
+        self._histories: dict[str, tuple[bytes, CustomerHistory]] = {}  # decoded table values, by identity
+        self._blocked = BlockLists()
+        self._blocked_read_at = -1e9
+        self.alerted: OrderedDict[str, None] = OrderedDict()
+        self.review_pool: list[ReviewCase] = []
+
+    async def score_batch(self, messages: list[InputMessage]) -> list[FraudScore]:
+        """Validate, featurise, score and publish; returns the published scores (in input order)."""
+        started = time.perf_counter()
+        now = datetime.now(UTC)
+        blocked = await self._block_lists()
+        accepted: list[tuple[Transaction, TxView, dict[str, float], int]] = []
+        touched: dict[str, tuple[CustomerHistory, int]] = {}
+        for message in messages:
+            try:
+                tx = self._validate(message, now)
+            except DecodeError as error:
+                await self.dead_letters.reject(message, error)
+                continue
+            history = touched[tx.customer_id][0] if tx.customer_id in touched else self._history(tx.customer_id)
+            if history.has(tx.transaction_id):
+                self.metrics.duplicates.inc()
+                log.info("transaction %s seen before; skipped", tx.transaction_id)
+                continue
+            view = TxView(tx.transaction_id, tx.occurred_at, tx.customer_id, tx.terminal_id, tx.amount)
+            accepted.append((tx, view, compute_features(view, history, self.feed.terminals.get(tx.terminal_id)),
+                             message.partition))
+            history.add(view)
+            touched[tx.customer_id] = (history, message.partition)
+        scores = self.assessor.assess([(view, features) for _, view, features, _ in accepted], blocked, now)
+        for (tx, _, _, _), score in zip(accepted, scores, strict=True):
+            key, raw = tx.customer_id.encode(), score.to_bytes()
+            await self.scores.send(key=key, value=raw)
+            if score.alert:
+                await self.alerts.send(key=key, value=raw)
+                self._remember_alert(tx.transaction_id)
+            self.drift.observe_score(score.model_score)
+            self._pool(tx, score)
+        for customer_id, (history, partition) in touched.items():
+            raw_history = history.to_bytes()
+            write_on_partition(self.table, partition, customer_id.encode(), raw_history)
+            self._histories[customer_id] = (raw_history, history)
+        try:
+            await self.store.write_scores(scores)
+        except Exception as error:  # Redis down must not stop scoring; Kafka has every score
+            log.error("could not write %s risk entries to Redis: %s", len(scores), error)
+        self.metrics.scored.inc(len(scores))
+        self.metrics.alerts.inc(sum(s.alert for s in scores))
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return scores
+
+    def _validate(self, message: InputMessage, now: datetime) -> Transaction:
+        tx = decode(Transaction, message.value)
+        problems = []
+        key = None if message.key is None else message.key.decode("utf-8", "replace")
+        if key != tx.customer_id:
+            problems.append(ErrorDetail(location="(key)", error_type="key_mismatch",
+                                        message=f"Kafka key {key!r} must equal customer_id {tx.customer_id!r}"))
+        if tx.occurred_at > now + timedelta(seconds=self.settings.max_future_s):
+            problems.append(ErrorDetail(location="occurred_at", error_type="in_future",
+                                        message=f"{tx.occurred_at.isoformat()} is more than "
+                                                f"{self.settings.max_future_s:g} s after the time received"))
+        if problems:
+            raise DecodeError("Transaction", problems)
+        return tx
+
+    def _history(self, customer_id: str) -> CustomerHistory:
+        """The customer's history from the table, decoded once per table value (the cache checks identity)."""
+        raw = self.table.get(customer_id.encode())
+        if raw is None:
+            return CustomerHistory()
+        cached = self._histories.get(customer_id)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        history = CustomerHistory.from_bytes(raw)
+        self._histories[customer_id] = (raw, history)
+        return history
+
+    async def _block_lists(self) -> BlockLists:
+        if time.monotonic() - self._blocked_read_at >= self.settings.blocklist_refresh_s:
+            try:
+                self._blocked = await self.store.block_lists()
+            except Exception as error:  # keep the last lists read; scoring goes on
+                log.error("could not read block lists from Redis: %s", error)
+            self._blocked_read_at = time.monotonic()
+        return self._blocked
+
+    def _remember_alert(self, transaction_id: str) -> None:
+        self.alerted[transaction_id] = None
+        if len(self.alerted) > ALERT_MEMORY:
+            self.alerted.popitem(last=False)
+
+    def _pool(self, tx: Transaction, score: FraudScore) -> None:
+        if any(r.weight >= 1.0 for r in score.reasons):
+            return  # decided by a hard rule: nothing for a reviewer to weigh
+        self.review_pool.append(ReviewCase(
+            transaction_id=tx.transaction_id, customer_id=tx.customer_id, occurred_at=tx.occurred_at,
+            amount=tx.amount, currency=tx.currency, merchant_name=tx.merchant_name, channel=tx.channel,
+            score=score.score, reasons=tuple(r.text for r in score.reasons)))
+        if len(self.review_pool) > 2 * REVIEW_POOL:
+            threshold = self.settings.alert_threshold
+            self.review_pool.sort(key=lambda c: abs(c.score - threshold))
+            del self.review_pool[REVIEW_POOL:]
+
+    def take_review_pool(self) -> list[ReviewCase]:
+        pool, self.review_pool = self.review_pool, []
+        return pool
+
+    async def on_label(self, label: FraudLabel) -> None:
+        """A label arrived: alert precision, and the terminal's confirmed-fraud rate in Redis."""
+        self.metrics.labels.inc()
+        if label.transaction_id in self.alerted:
+            self.drift.observe_alert_outcome(label.fraud)
+        terminal = self.feed.terminals.get(label.terminal_id)
+        if terminal is None:
+            return
+        # Rates over the 7 and 30 days up to its newest labelled payment: labels describe the past.
+        at = datetime.fromtimestamp(terminal.labels[-1][0], UTC)
+        rate_7d, labelled_7d = terminal.risk(at, TERMINAL_WINDOWS["7d"])
+        rate_30d, labelled_30d = terminal.risk(at, TERMINAL_WINDOWS["30d"])
+        try:
+            await self.store.write_terminal_labels(label.terminal_id, fraud_rate_7d=rate_7d, labelled_7d=labelled_7d,
+                                                   fraud_rate_30d=rate_30d, labelled_30d=labelled_30d,
+                                                   updated_at=datetime.now(UTC))
+        except Exception as error:
+            log.error("could not write terminal %s risk to Redis: %s", label.terminal_id, error)
+
+
+@dataclass
+class FraudWiring:
+    """What install_fraud_scoring registered, for the review cycle and tests."""
+
+    scoring: FraudScoring
+    feed: LabelFeed
+    table: Any
+    drift_topic: faust.TopicT
+
+
+def install_fraud_scoring(app: faust.App, settings: Settings, metrics: FraudMetrics) -> FraudWiring:
+    """Register the agent, its tables, the label feed task and the drift timer; loads the model now (fail fast)."""
+    topics, fraud = settings.topics, settings.fraud
+    scorer = FraudScorer.load(fraud.model_dir)
+    assessor = RiskAssessor(scorer, alert_threshold=fraud.alert_threshold, max_amount=fraud.max_amount,
+                            top_reasons=fraud.top_reasons)
+    drift = DriftMonitor(scorer.metadata.get("score_reference"), model_version=scorer.version,
+                         window=fraud.drift_window, max_psi=fraud.drift_max_psi,
+                         min_precision=fraud.drift_min_precision, min_labelled_alerts=fraud.drift_min_labelled_alerts)
+    transactions = app.topic(topics.transactions, partitions=topics.partitions, **RAW_BYTES)
+    scores = app.topic(topics.fraud_scores, partitions=topics.partitions, **RAW_BYTES)
+    alerts = app.topic(topics.fraud_alerts, partitions=topics.partitions, **RAW_BYTES)
+    drift_topic = app.topic(topics.fraud_drift, partitions=topics.partitions, **RAW_BYTES)
+    dead_letters = DeadLetters(app.topic(topics.dead_letters, partitions=topics.partitions, **RAW_BYTES), metrics)
+    table = app.Table(CUSTOMER_TABLE, partitions=topics.partitions, key_type=bytes, value_type=bytes,
+                      help="CustomerHistory JSON per customer id (utf-8 key): last 30 days of payments.")
+    progress = app.Table(PROGRESS_TABLE, partitions=topics.partitions, key_type=bytes, value_type=bytes,
+                         help="Last transactions offset taken per partition, for GapGuard.")
+    store = RiskStore(str(settings.redis_url), settings.redis_prefix)
+    scoring_ref: list[FraudScoring] = []
+
+    async def on_label(label: FraudLabel) -> None:
+        await scoring_ref[0].on_label(label)
+
+    feed = LabelFeed(topics.fraud_labels, consumer_options(settings), on_label, dead_letters.reject)
+    scoring = FraudScoring(settings, assessor, table, feed, store, scores, alerts, dead_letters, metrics, drift)
+    scoring_ref.append(scoring)
+
+    async def unused_handler(message: InputMessage) -> None:  # batches go through collect(), never take()
+        raise AssertionError("FraudScoring uses GapGuard.collect")
+
+    guard = GapGuard({topics.transactions}, progress, consumer_options(settings), unused_handler)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_labels() -> None:
+        await feed.run()
+
+    @app.agent(transactions, name="fraud-scoring")
+    async def fraud_scoring_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        await feed.caught_up.wait()  # terminal risk must reflect every label already published
+        batches = stream.take_events(fraud.batch_max, within=fraud.batch_wait_ms / 1000)  # type: ignore[attr-defined]
+        async for events in batches:
+            messages: list[InputMessage] = []
+            for event in events:
+                messages.extend(await guard.collect(event.message))
+            await scoring.score_batch(messages)
+            last: dict[int, InputMessage] = {}
+            for message in messages:
+                last[message.partition] = message
+            for message in last.values():
+                guard.mark(message)
+            yield None
+
+    @app.timer(interval=settings.cycle_seconds, name="fraud-drift")  # type: ignore[untyped-decorator]
+    async def check_drift() -> None:
+        now = datetime.now(UTC)
+        if drift.psi is not None:
+            metrics.score_psi.set(drift.psi)
+        if drift.alert_precision is not None:
+            metrics.alert_precision.set(drift.alert_precision)
+        for event in drift.check(now):
+            await drift_topic.send(key=event.kind.encode(), value=event.to_bytes())
+            metrics.drift_events.labels(kind=event.kind).inc()
+            log.warning("drift: %s %.4f past bound %.4f (%s)", event.kind, event.value, event.bound, event.detail)
+        await guard.audit_tail(app.consumer)
+
+    return FraudWiring(scoring=scoring, feed=feed, table=table, drift_topic=drift_topic)
+
