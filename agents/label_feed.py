@@ -20,21 +20,21 @@ from schemas import DecodeError, FraudLabel, decode
 
 log = logging.getLogger(__name__)
 
-LabelHandler = Callable[[FraudLabel], Awaitable[None]]
+LabelHandler = Callable[[list[FraudLabel]], Awaitable[None]]
 RejectHandler = Callable[[Any, DecodeError], Awaitable[None]]
 
 
 class LabelFeed:
     """Follows the labels topic; `caught_up` is set once everything present at start has been applied."""
 
-    def __init__(self, topic: str, consumer_options: dict[str, Any], on_label: LabelHandler,
+    def __init__(self, topic: str, consumer_options: dict[str, Any], on_labels: LabelHandler,
                  on_reject: RejectHandler) -> None:
         self.topic = topic
         self.terminals: dict[str, TerminalLabels] = {}
         self.caught_up = asyncio.Event()
         self.applied = 0
         self._consumer_options = consumer_options
-        self._on_label = on_label
+        self._on_labels = on_labels
         self._on_reject = on_reject
         self._seen: dict[str, float] = {}  # labelled transaction id -> its time, to drop repeated labels
         self._prune_at = 200_000
@@ -52,9 +52,13 @@ class LabelFeed:
             started = time.monotonic()
             while True:
                 batch = await consumer.getmany(timeout_ms=200, max_records=5000)
-                for records in batch.values():
-                    for record in records:
-                        await self._take(record)
+                applied = [label for records in batch.values() for record in records
+                           if (label := await self._take(record)) is not None]
+                if applied:
+                    try:
+                        await self._on_labels(applied)
+                    except Exception:  # Redis down or a metric failing must not stop the feed
+                        log.exception("follow-up of %s label(s) failed", len(applied))
                 if not self.caught_up.is_set() and await self._reached(consumer, ends):
                     self.caught_up.set()
                     log.info("label feed caught up: %s labels, %s terminals in %.1f s", self.applied,
@@ -78,23 +82,21 @@ class LabelFeed:
             await asyncio.sleep(0.25)
         raise RuntimeError(f"labels topic {self.topic} has no partitions")
 
-    async def _take(self, record: Any) -> None:
+    async def _take(self, record: Any) -> FraudLabel | None:
+        """Apply one label; None when it was rejected or seen before."""
         try:
             label = decode(FraudLabel, record.value)
         except DecodeError as error:
             await self._on_reject(record, error)
-            return
+            return None
         tx_time = label.occurred_at.timestamp()
         if label.transaction_id in self._seen:
-            return  # the same verdict delivered twice (or re-sent): counted once
+            return None  # the same verdict delivered twice (or re-sent): counted once
         self._seen[label.transaction_id] = tx_time
         self._forget_old(tx_time)
         self.terminals.setdefault(label.terminal_id, TerminalLabels()).add(label.occurred_at, label.fraud)
         self.applied += 1
-        try:
-            await self._on_label(label)
-        except Exception:  # Redis down or a metric failing must not stop the feed
-            log.exception("label %s: follow-up failed", label.transaction_id)
+        return label
 
     def _forget_old(self, newest: float) -> None:
         # Labels older than the terminal memory no longer count, so their ids need not be remembered.

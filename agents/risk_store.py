@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
+from pydantic_core import from_json, to_json
 
 from engine.fraud.risk_assessor import BlockLists
 from schemas import FraudScore
@@ -13,9 +15,23 @@ from schemas import FraudScore
 BlockKind = Literal["customer", "terminal"]
 
 
+@dataclass(frozen=True)
+class TerminalRates:
+    """A terminal's share of confirmed fraud over the 7 and 30 days up to its newest labelled payment."""
+
+    terminal_id: str
+    fraud_rate_7d: float
+    labelled_7d: int
+    fraud_rate_30d: float
+    labelled_30d: int
+    labels_up_to: datetime
+    updated_at: datetime
+
+
 class RiskStore:
-    """Hashes {prefix}:fraud:customer:{id} and {prefix}:fraud:terminal:{id} (one HGETALL to authorise),
-    and sets {prefix}:fraud:blocklist:customer / :terminal."""
+    """What an authoriser reads in O(1): {prefix}:fraud:customer:{id} (JSON of the latest score),
+    {prefix}:fraud:terminal:{id} (hash of confirmed-fraud rates) and {prefix}:fraud:terminal:{id}:last
+    (JSON of its latest score); block lists are the sets {prefix}:fraud:blocklist:customer / :terminal."""
 
     def __init__(self, url: str, prefix: str) -> None:
         self._redis: aioredis.Redis = aioredis.from_url(url, decode_responses=True)
@@ -27,38 +43,46 @@ class RiskStore:
     def blocklist_key(self, kind: BlockKind) -> str:
         return f"{self._prefix}:fraud:blocklist:{kind}"
 
+    def last_score_key(self, terminal_id: str) -> str:
+        return f"{self._prefix}:fraud:terminal:{terminal_id}:last"
+
     async def write_scores(self, scores: list[FraudScore]) -> None:
-        """The newest score per customer and per terminal, in one round trip (later events win)."""
-        if not scores:
-            return
+        """The newest score per customer and per terminal as JSON strings, in one MSET (later events win)."""
+        latest: dict[Any, bytes] = {}
+        for s in scores:
+            entry = to_json({
+                "score": s.score, "alert": s.alert, "transaction_id": s.transaction_id,
+                "occurred_at": s.occurred_at.isoformat(), "scored_at": s.scored_at.isoformat(),
+                "model_version": s.model_version, "reasons": [r.text for r in s.reasons[:3]],
+            })
+            latest[self.risk_key("customer", s.customer_id)] = entry
+            latest[self.last_score_key(s.terminal_id)] = entry
+        if latest:
+            await self._redis.mset(latest)
+
+    async def customer_risk(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer's latest score (one GET), or None."""
+        raw = await self._redis.get(self.risk_key("customer", customer_id))
+        return None if raw is None else dict(from_json(raw))
+
+    async def terminal_risk(self, terminal_id: str) -> dict[str, Any]:
+        """The terminal's confirmed-fraud rates and its latest score (two O(1) reads in one round trip)."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            for s in scores:
-                latest: dict[Any, str] = {
-                    "score": f"{s.score:.6f}", "alert": "1" if s.alert else "0", "transaction_id": s.transaction_id,
-                    "occurred_at": s.occurred_at.isoformat(), "scored_at": s.scored_at.isoformat(),
-                    "model_version": s.model_version,
-                    "reasons": "; ".join(r.text for r in s.reasons[:3]),
-                }
-                pipe.hset(self.risk_key("customer", s.customer_id), mapping=latest)
-                pipe.hset(self.risk_key("terminal", s.terminal_id), mapping={
-                    "last_score": latest["score"], "last_transaction_id": s.transaction_id,
-                    "last_scored_at": latest["scored_at"],
+            pipe.hgetall(self.risk_key("terminal", terminal_id))
+            pipe.get(self.last_score_key(terminal_id))
+            rates, last = await pipe.execute()
+        return {**{str(k): str(v) for k, v in rates.items()}, "last": None if last is None else from_json(last)}
+
+    async def write_terminal_rates(self, rates: list[TerminalRates]) -> None:
+        """Each terminal's confirmed-fraud rates from the labels that have arrived, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for r in rates:
+                pipe.hset(self.risk_key("terminal", r.terminal_id), mapping={
+                    "confirmed_fraud_rate_7d": f"{r.fraud_rate_7d:.4f}", "labelled_7d": str(r.labelled_7d),
+                    "confirmed_fraud_rate_30d": f"{r.fraud_rate_30d:.4f}", "labelled_30d": str(r.labelled_30d),
+                    "labels_up_to": r.labels_up_to.isoformat(), "labels_updated_at": r.updated_at.isoformat(),
                 })
             await pipe.execute()
-
-    async def write_terminal_labels(self, terminal_id: str, *, fraud_rate_7d: float, labelled_7d: int,
-                                    fraud_rate_30d: float, labelled_30d: int, updated_at: datetime) -> None:
-        """The terminal's confirmed-fraud rates from the labels that have arrived."""
-        await self._redis.hset(self.risk_key("terminal", terminal_id), mapping={
-            "confirmed_fraud_rate_7d": f"{fraud_rate_7d:.4f}", "labelled_7d": str(labelled_7d),
-            "confirmed_fraud_rate_30d": f"{fraud_rate_30d:.4f}", "labelled_30d": str(labelled_30d),
-            "labels_updated_at": updated_at.isoformat(),
-        })
-
-    async def read(self, kind: BlockKind, entity_id: str) -> dict[str, str]:
-        """The stored risk fields (empty when unknown)."""
-        result = await self._redis.hgetall(self.risk_key(kind, entity_id))
-        return {str(k): str(v) for k, v in result.items()}
 
     async def block_lists(self) -> BlockLists:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from engine.settings import SettingsError, load_settings
 
+HANDBOOK = Path("../shared/data/fraud/handbook_sim_2018-04-01_to_2018-04-28.csv")
+
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Write one JSON Schema file per wire model."""
@@ -82,6 +84,22 @@ def cmd_bench_stream(args: argparse.Namespace) -> int:
                             cycle_seconds=args.cycle_seconds, model=args.model, out=args.json)
 
 
+def cmd_bench_fraud(args: argparse.Namespace) -> int:
+    """Stream the handbook's test days through Kafka, Faust and Redis; detection, latency and throughput."""
+    from agents.bench_fraud import run_fraud_bench
+    from engine.fraud.scorer import FraudScorer, ModelMissingError
+
+    if not args.data.is_file():
+        print(f"error: --data {args.data} does not exist", file=sys.stderr)
+        return 2
+    try:
+        FraudScorer.load(args.model)
+    except ModelMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return run_fraud_bench(data=args.data, model=args.model, rate=args.rate, out=args.json, limit=args.limit)
+
+
 def cmd_fraud_train(args: argparse.Namespace) -> int:
     """Train the fraud scorer with a time split and print its metrics against the rules baseline."""
     from engine.fraud.training import main as train
@@ -130,11 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--model", type=Path, default=Path("models/tiny-granite-hybrid-q4_k_m.gguf"))
     stream.add_argument("--json", type=Path, default=None)
     stream.set_defaults(run=cmd_bench_stream)
+    bench_fraud = bench.add_parser("fraud", help=cmd_bench_fraud.__doc__)
+    bench_fraud.add_argument("--data", type=Path, default=HANDBOOK)
+    bench_fraud.add_argument("--model", type=Path, default=Path("models/fraud"),
+                             help="model folder, or a folder of versions with LATEST (python -m engine fraud train)")
+    bench_fraud.add_argument("--rate", type=float, default=1000.0, help="payments per second in the measured phase")
+    bench_fraud.add_argument("--limit", type=int, default=None, help="read only the first N payments")
+    bench_fraud.add_argument("--json", type=Path, default=None)
+    bench_fraud.set_defaults(run=cmd_bench_fraud)
 
     fraud = commands.add_parser("fraud", help="fraud scoring").add_subparsers(dest="fraud", required=True)
     train = fraud.add_parser("train", help=cmd_fraud_train.__doc__)
-    train.add_argument("--data", type=Path,
-                       default=Path("../shared/data/fraud/handbook_sim_2018-04-01_to_2018-04-28.csv"))
+    train.add_argument("--data", type=Path, default=HANDBOOK)
     train.add_argument("--out", type=Path, default=Path("models/fraud"), help="folder for versioned models")
     train.add_argument("--limit", type=int, default=None, help="read only the first N transactions")
     train.set_defaults(run=cmd_fraud_train)

@@ -21,7 +21,7 @@ class Transaction(WireModel):
     occurred_at: AwareDatetime = Field(description="Event time of the payment.")
     customer_id: Identifier
     terminal_id: Identifier
-    amount: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
+    amount: float = Field(ge=0, le=1_000_000, allow_inf_nan=False, description="0 for a card check.")
     currency: Currency = "EUR"
     merchant_name: Annotated[str, Field(max_length=200)] = Field(
         default="", description="Free text from the acquirer; data only, never instructions."

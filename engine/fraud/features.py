@@ -9,10 +9,11 @@ dicts for offline replays. Windows slide exactly on event time rather than in fi
 from __future__ import annotations
 
 import bisect
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from pydantic_core import from_json, to_json
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 CUSTOMER_WINDOWS = {"1h": HOUR, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
@@ -52,10 +53,13 @@ class CustomerHistory:
 
     payments: list[tuple[float, float, str]] = field(default_factory=list)  # (epoch s, amount, transaction id)
     terminals: dict[str, float] = field(default_factory=dict)  # terminal -> epoch s of last use
+    _ids: set[str] | None = field(default=None, repr=False, compare=False)  # built on first has()
 
     def has(self, transaction_id: str) -> bool:
         """Whether this transaction id was already taken (within the 30 days kept)."""
-        return any(tx_id == transaction_id for _, _, tx_id in self.payments)
+        if self._ids is None:
+            self._ids = {tx_id for _, _, tx_id in self.payments}
+        return transaction_id in self._ids
 
     def add(self, tx: TxView) -> None:
         """Take tx into the history; a late payment is inserted at its event time."""
@@ -65,17 +69,20 @@ class CustomerHistory:
         horizon = newest - CUSTOMER_WINDOWS["30d"].total_seconds()
         if self.payments[0][0] < horizon:
             del self.payments[: bisect.bisect_left(self.payments, (horizon,))]
+            self._ids = None
+        elif self._ids is not None:
+            self._ids.add(tx.transaction_id)
         self.terminals[tx.terminal_id] = max(at, self.terminals.get(tx.terminal_id, at))
         forget = newest - TERMINAL_FORGET.total_seconds()
         if len(self.terminals) > 64:
             self.terminals = {t: last for t, last in self.terminals.items() if last >= forget}
 
     def to_bytes(self) -> bytes:
-        return json.dumps({"p": self.payments, "t": self.terminals}, separators=(",", ":")).encode()
+        return to_json({"p": self.payments, "t": self.terminals})
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> CustomerHistory:
-        data = json.loads(raw)
+        data = from_json(raw)
         return cls(payments=[(p[0], p[1], p[2]) for p in data["p"]], terminals=data["t"])
 
 
@@ -94,26 +101,36 @@ class TerminalLabels:
     def risk(self, at: datetime, window: timedelta) -> tuple[float, int]:
         """(share of fraud, number labelled) among labelled payments within `window` before `at`."""
         now = at.timestamp()
-        recent = [fraud for when, fraud in self.labels if 0 <= now - when <= window.total_seconds()]
-        return (round(sum(recent) / len(recent), 4) if recent else 0.0), len(recent)
+        start = bisect.bisect_left(self.labels, now - window.total_seconds(), key=_time)
+        end = bisect.bisect_right(self.labels, now, key=_time)
+        frauds = sum(fraud for _, fraud in self.labels[start:end])
+        return (round(frauds / (end - start), 4) if end > start else 0.0), end - start
+
+
+WINDOW_SECONDS = {name: window.total_seconds() for name, window in CUSTOMER_WINDOWS.items()}  # shortest first
+TERMINAL_FORGET_S = TERMINAL_FORGET.total_seconds()
 
 
 def compute_features(tx: TxView, customer: CustomerHistory | None, terminal: TerminalLabels | None
                      ) -> dict[str, float]:
     """The feature vector of tx from the history before it (tx itself and later payments are not counted)."""
     now = tx.occurred_at.timestamp()
-    earlier = [(at, amount) for at, amount, _ in (customer.payments if customer else []) if at <= now]
+    payments = customer.payments if customer else []
+    # Payments are time-ordered: each window is a suffix of those up to now, found by bisection.
+    end = bisect.bisect_right(payments, now, key=_time)
+    longest = bisect.bisect_left(payments, now - WINDOW_SECONDS["30d"], 0, end, key=_time)
+    amounts = [amount for _, amount, _ in payments[longest:end]]
     values: dict[str, float] = {"amount": tx.amount}
-    for name, window in CUSTOMER_WINDOWS.items():
-        recent = [amount for at, amount in earlier if now - at <= window.total_seconds()]
-        values[f"customer_count_{name}"] = float(len(recent))
-        values[f"customer_amount_{name}"] = round(sum(recent), 2)
+    for name, seconds in WINDOW_SECONDS.items():
+        start = bisect.bisect_left(payments, now - seconds, longest, end, key=_time) - longest
+        values[f"customer_count_{name}"] = float(len(amounts) - start)
+        values[f"customer_amount_{name}"] = round(sum(amounts[start:]), 2)
     count_30d = values["customer_count_30d"]
     mean_30d = values["customer_amount_30d"] / count_30d if count_30d else 0.0
     values["amount_vs_customer_mean_30d"] = round(tx.amount / mean_30d, 4) if mean_30d else 1.0
-    values["seconds_since_previous"] = now - earlier[-1][0] if earlier else -1.0
+    values["seconds_since_previous"] = now - payments[end - 1][0] if end else -1.0
     used = customer.terminals.get(tx.terminal_id) if customer else None
-    values["terminal_new_for_customer"] = float(used is None or now - used > TERMINAL_FORGET.total_seconds())
+    values["terminal_new_for_customer"] = float(used is None or now - used > TERMINAL_FORGET_S)
     for name, window in TERMINAL_WINDOWS.items():
         rate, count = terminal.risk(tx.occurred_at, window) if terminal else (0.0, 0)
         values[f"terminal_labelled_{name}"] = float(count)
@@ -122,6 +139,10 @@ def compute_features(tx: TxView, customer: CustomerHistory | None, terminal: Ter
     values["hour_of_day"] = float(local.hour)
     values["is_weekend"] = float(local.weekday() >= 5)
     return values
+
+
+def _time(entry: tuple[float, float, str] | tuple[float, bool]) -> float:
+    return entry[0]
 
 
 class FeatureBuilder:

@@ -12,6 +12,7 @@ import lightgbm as lgb
 import numpy as np
 
 from engine.fraud.features import FEATURE_NAMES, vector
+from engine.fraud.path_contributions import PathContributions
 
 # How each feature reads to an analyst when it pushes the score up.
 REASON_TEXT = {
@@ -58,6 +59,7 @@ class FraudScorer:
         self.booster = booster
         self.metadata = metadata
         self.version: str = metadata["version"]
+        self.paths = PathContributions(booster)
 
     @classmethod
     def train(cls, rows: list[dict[str, float]], labels: list[bool], *, seed: int = 0,
@@ -101,12 +103,11 @@ class FraudScorer:
         return [float(p) for p in self.booster.predict(np.array([vector(r) for r in rows]))]
 
     def explain_many(self, rows: list[dict[str, float]], top: int = 3) -> list[tuple[float, list[Reason]]]:
-        """Scores and reasons of a batch, with one call to the model for each (the stream scores in batches)."""
+        """Scores and reasons of a batch from one pass over the trees (the stream scores in batches)."""
         if not rows:
             return []
-        x = np.array([vector(r) for r in rows])
-        scores = self.booster.predict(x)
-        contributions = np.asarray(self.booster.predict(x, pred_contrib=True))[:, :-1]  # last column: the bias
+        raw, contributions = self.paths.raw_and_contributions(np.array([vector(r) for r in rows]))
+        scores = 1.0 / (1.0 + np.exp(-raw))
         return [(float(score), self._reasons(features, row_contributions, top))
                 for features, score, row_contributions in zip(rows, scores, contributions, strict=True)]
 
@@ -118,7 +119,4 @@ class FraudScorer:
 
     def explain(self, features: dict[str, float], top: int = 3) -> tuple[float, list[Reason]]:
         """The score and the features that raised it most, in words."""
-        x = np.array([vector(features)])
-        score = float(self.booster.predict(x)[0])
-        contributions = self.booster.predict(x, pred_contrib=True)[0][:-1]  # last column is the bias
-        return score, self._reasons(features, contributions, top)
+        return self.explain_many([features], top)[0]

@@ -23,12 +23,17 @@ def test_valid_transaction() -> None:
     assert tx.amount == 25.0 and tx.channel == "unknown" and tx.merchant_name == ""
 
 
-@pytest.mark.parametrize("amount", ["0", "-3.5", "NaN", "Infinity", "-Infinity", "2000000"])
+@pytest.mark.parametrize("amount", ["-0.01", "-3.5", "NaN", "Infinity", "-Infinity", "2000000"])
 def test_bad_amounts_rejected(amount: str) -> None:
-    """Zero, negative, NaN, infinite and absurd amounts are rejected."""
+    """Negative, NaN, infinite and absurd amounts are rejected."""
     data = json.dumps({**GOOD, "amount": "AMOUNT"}).replace('"AMOUNT"', amount)
     with pytest.raises(ValidationError, match="amount"):
         Transaction.model_validate_json(data)
+
+
+def test_zero_amount_card_check_accepted() -> None:
+    """A zero amount (a card verification) is a valid payment to score."""
+    assert Transaction.model_validate_json(json.dumps({**GOOD, "amount": 0.0})).amount == 0
 
 
 def test_nan_amount_rejected_in_python() -> None:
