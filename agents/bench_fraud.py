@@ -147,23 +147,44 @@ async def _raw_loop(settings: Settings, count: int, scratch: str) -> float:
 
 
 async def _paced(settings: Settings, events: list[tuple[datetime, int, str, bytes, bytes]], rate: float,
-                 sent_at: dict[str, float]) -> None:
-    """Produce events in arrival order with payments at `rate` per second (labels go as they fall due)."""
+                 sent_at: dict[str, float], watcher: ScoreWatcher, scored_before: int) -> float:
+    """Payments at `rate` per second (returns the rate achieved); each label once every payment before it in
+    event time is scored.
+
+    Labels are consumed by their own reader and never queue behind payments: released early, a label
+    reaches payments that, in event time, happened before it arrived (a future leak that inflated PR-AUC
+    from 0.52 to 0.58 in an overloaded run), so they wait for the scores to catch up instead.
+    """
     producer = AIOKafkaProducer(**consumer_options(settings), acks=1, linger_ms=0)
     await producer.start()
-    topics = {"tx": settings.topics.transactions, "label": settings.topics.fraud_labels}
-    started, sent = time.perf_counter(), 0
+    payments = [(key, value) for _, _, kind, key, value in events if kind == "tx"]
+    labels, before = [], 0
+    for _, _, kind, key, value in events:
+        if kind == "tx":
+            before += 1
+        else:
+            labels.append((before, key, value))
+
+    async def send_payments() -> float:
+        started = time.perf_counter()
+        for sent, (key, value) in enumerate(payments):
+            delay = started + sent / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent_at[from_json(value)["transaction_id"]] = time.time()
+            await producer.send(settings.topics.transactions, value, key=key)
+        return len(payments) / (time.perf_counter() - started)
+
+    async def send_labels() -> None:
+        for payments_before, key, value in labels:
+            while len(watcher.seen) < scored_before + payments_before:
+                await asyncio.sleep(0.01)
+            await producer.send(settings.topics.fraud_labels, value, key=key)
+
     try:
-        for _, _, kind, key, value in events:
-            if kind == "tx":
-                due = started + sent / rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                sent_at[json.loads(value)["transaction_id"]] = time.time()
-                sent += 1
-            await producer.send(topics[kind], value, key=key)
+        achieved, _ = await asyncio.gather(send_payments(), send_labels())
         await producer.flush()
+        return achieved
     finally:
         await producer.stop()
 
@@ -220,9 +241,7 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
         test_tx = sum(1 for e in measured if e[2] == "tx")
         console.print(f"measured: {test_tx} payments at {rate:.0f} tx/s with "
                       f"{len(measured) - test_tx} labels arriving")
-        paced_started = time.perf_counter()
-        await _paced(settings, measured, rate, sent_at)
-        achieved = test_tx / (time.perf_counter() - paced_started)
+        achieved = await _paced(settings, measured, rate, sent_at, watcher, warm_tx)
         await watcher.wait_for(warm_tx + test_tx, timeout_s=600)
     finally:
         await asyncio.to_thread(worker.stop)

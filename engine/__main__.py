@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from engine.settings import SettingsError, load_settings
@@ -100,6 +101,52 @@ def cmd_bench_fraud(args: argparse.Namespace) -> int:
     return run_fraud_bench(data=args.data, model=args.model, rate=args.rate, out=args.json, limit=args.limit)
 
 
+def cmd_fraud_block(args: argparse.Namespace) -> int:
+    """Add ids to (or --remove them from) the Redis block lists; with no ids, print the lists."""
+    import asyncio
+
+    from agents.risk_store import RiskStore
+
+    settings = load_settings()
+
+    async def run() -> dict[str, list[str]]:
+        store = RiskStore(str(settings.redis_url), settings.redis_prefix)
+        try:
+            change = store.unblock if args.remove else store.block
+            for entity_id in args.customer:
+                await change("customer", entity_id)
+            for entity_id in args.terminal:
+                await change("terminal", entity_id)
+            lists = await store.block_lists()
+        finally:
+            await store.close()
+        return {"customers": sorted(lists.customers), "terminals": sorted(lists.terminals)}
+
+    print(json.dumps(asyncio.run(run()), indent=2))
+    return 0
+
+
+def cmd_fraud_risk(args: argparse.Namespace) -> int:
+    """Print the latest risk of a customer or a terminal as an authoriser reads it from Redis."""
+    import asyncio
+
+    from agents.risk_store import RiskStore
+
+    settings = load_settings()
+
+    async def run() -> object:
+        store = RiskStore(str(settings.redis_url), settings.redis_prefix)
+        try:
+            if args.customer:
+                return await store.customer_risk(args.customer)
+            return await store.terminal_risk(args.terminal)
+        finally:
+            await store.close()
+
+    print(json.dumps(asyncio.run(run()), indent=2))
+    return 0
+
+
 def cmd_fraud_train(args: argparse.Namespace) -> int:
     """Train the fraud scorer with a time split and print its metrics against the rules baseline."""
     from engine.fraud.training import main as train
@@ -108,6 +155,66 @@ def cmd_fraud_train(args: argparse.Namespace) -> int:
         print(f"error: --data {args.data} does not exist", file=sys.stderr)
         return 2
     return train(args.data, args.out, args.limit)
+
+
+def _parse_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone (e.g. 2026-03-02T08:00:00Z)")
+    return value
+
+
+def _parse_start(text: str) -> tuple[tuple[str, int], int]:
+    try:
+        topic, partition, offset = text.rsplit(":", 2)
+        return (topic, int(partition)), int(offset)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not TOPIC:PARTITION:OFFSET") from None
+
+
+def _parse_rename(text: str) -> tuple[str, str]:
+    old, sep, new = text.partition("=")
+    if not sep or not old or not new:
+        raise argparse.ArgumentTypeError(f"{text!r} is not OLD=NEW")
+    return old, new
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """Copy topics into a compressed event log (by time range or start offsets; Ctrl-C stops cleanly)."""
+    from agents.recorder import RecordRequest, run_record
+
+    request = RecordRequest(topics=args.topic, out=args.out, since=args.since, until=args.until,
+                            start_offsets=dict(args.start), follow=args.follow)
+    try:
+        count = run_record(load_settings(), request)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"log": str(args.out), "records": count if count >= 0 else "interrupted"}))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Publish an event log back into Kafka, paced by its timestamps or as fast as possible; resumable."""
+    import asyncio
+
+    from agents.replayer import ReplayRequest, replay
+    from engine.replay.event_log import TruncatedLogError
+
+    if not args.log.is_file():
+        print(f"error: {args.log} does not exist", file=sys.stderr)
+        return 2
+    request = ReplayRequest(log=args.log, speed=None if args.fast else args.speed, rename=dict(args.rename),
+                            shift_to_now=args.shift_to_now, keep_partitions=args.keep_partitions,
+                            progress_file=args.progress_file, allow_truncated=args.allow_truncated)
+    try:
+        result = asyncio.run(replay(load_settings(), request))
+    except (TruncatedLogError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"sent": result.sent, "skipped_as_already_sent": result.skipped,
+                      "seconds": round(result.seconds, 2)}))
+    return 0
 
 
 def cmd_services(args: argparse.Namespace) -> int:
@@ -164,8 +271,40 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, default=None, help="read only the first N transactions")
     train.set_defaults(run=cmd_fraud_train)
 
+    block = fraud.add_parser("block", help=cmd_fraud_block.__doc__)
+    block.add_argument("--customer", action="append", default=[], metavar="ID", help="repeatable")
+    block.add_argument("--terminal", action="append", default=[], metavar="ID", help="repeatable")
+    block.add_argument("--remove", action="store_true", help="take the ids off the lists instead")
+    block.set_defaults(run=cmd_fraud_block)
+    risk = fraud.add_parser("risk", help=cmd_fraud_risk.__doc__)
+    who = risk.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", metavar="ID")
+    who.add_argument("--terminal", metavar="ID")
+    risk.set_defaults(run=cmd_fraud_risk)
+
     llm_check = commands.add_parser("llm-check", help=cmd_llm_check.__doc__)
     llm_check.set_defaults(run=cmd_llm_check)
+
+    record = commands.add_parser("record", help=cmd_record.__doc__)
+    record.add_argument("--topic", action="append", required=True, help="repeatable")
+    record.add_argument("--out", type=Path, required=True, help="the log file, e.g. run.log.zst")
+    record.add_argument("--since", type=_parse_time, default=None, help="first record time (ISO, with zone)")
+    record.add_argument("--until", type=_parse_time, default=None, help="last record time (ISO, with zone)")
+    record.add_argument("--start", type=_parse_start, action="append", default=[], metavar="TOPIC:PARTITION:OFFSET")
+    record.add_argument("--follow", action="store_true", help="keep recording new records until Ctrl-C")
+    record.set_defaults(run=cmd_record)
+
+    replay = commands.add_parser("replay", help=cmd_replay.__doc__)
+    replay.add_argument("log", type=Path)
+    pace = replay.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=1.0, help="x original pace (default 1)")
+    pace.add_argument("--fast", action="store_true", help="as fast as possible")
+    replay.add_argument("--rename", type=_parse_rename, action="append", default=[], metavar="OLD=NEW")
+    replay.add_argument("--shift-to-now", action="store_true", help="first record gets the current time")
+    replay.add_argument("--keep-partitions", action="store_true", help="recorded partition instead of key's")
+    replay.add_argument("--progress-file", type=Path, default=None, help="resume from here; updated as it goes")
+    replay.add_argument("--allow-truncated", action="store_true", help="replay an interrupted recording's part")
+    replay.set_defaults(run=cmd_replay)
 
     services = commands.add_parser("services", help=cmd_services.__doc__)
     services.add_argument("action", choices=["start", "stop", "status", "logs"])

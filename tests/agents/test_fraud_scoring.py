@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agents.worker_process import WorkerProcess
@@ -82,11 +83,14 @@ def test_every_transaction_scored_with_reasons_and_alert_for_obvious_fraud(
     alerts = scores(engine, engine.settings.topics.fraud_alerts)
     assert [a.transaction_id for a in alerts] == ["c1-big"]
     prefix = engine.settings.redis_prefix
-    customer = wait_for(lambda: redis_client().hgetall(f"{prefix}:fraud:customer:c1"), 10, "customer risk")
-    assert customer["transaction_id"] == "c1-big" and customer["alert"] == "1"
-    assert float(customer["score"]) == pytest.approx(big.score, abs=1e-6)
-    terminal = redis_client().hgetall(f"{prefix}:fraud:terminal:t1")
-    assert terminal["last_transaction_id"] == "c1-big"
+    raw = wait_for(lambda: redis_client().get(f"{prefix}:fraud:customer:c1"), 10, "customer risk")
+    customer = json.loads(raw)
+    assert customer["transaction_id"] == "c1-big" and customer["alert"] is True
+    assert customer["score"] == big.score and customer["reasons"] == [r.text for r in big.reasons[:3]]
+    terminal_last = json.loads(redis_client().get(f"{prefix}:fraud:terminal:t1:last"))
+    assert terminal_last["transaction_id"] == "c1-big"
+    metrics = httpx.get(f"http://127.0.0.1:{engine.settings.worker_web_port}/metrics").text
+    assert "fraud_transactions_scored_total 9.0" in metrics and "fraud_alerts_total 1.0" in metrics
 
 
 def test_late_label_raises_terminal_risk_for_later_payments(

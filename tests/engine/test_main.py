@@ -84,3 +84,27 @@ def test_llm_check_runs_the_configured_model(monkeypatch: pytest.MonkeyPatch, ti
     assert main(["llm-check"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert json.loads(report["answer"])["vehicle"] in ("van-1", "van-2")
+
+
+@pytest.mark.integration
+def test_fraud_block_adds_lists_and_removes(services: None, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`fraud block` writes the Redis block lists the worker reads, prints them, and --remove takes ids off."""
+    monkeypatch.setenv("ENGINE_REDIS_PREFIX", f"test-cli-{os.getpid()}")
+    assert main(["fraud", "block", "--terminal", "t1", "--terminal", "t2", "--customer", "c9"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"customers": ["c9"], "terminals": ["t1", "t2"]}
+    assert main(["fraud", "block", "--terminal", "t1", "--remove"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"customers": ["c9"], "terminals": ["t2"]}
+    assert main(["fraud", "block", "--terminal", "t2", "--customer", "c9", "--remove"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"customers": [], "terminals": []}
+
+
+def test_worker_without_fraud_model_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Fraud scoring switched on without a trained model stops with exit 2 and the command that trains one."""
+    monkeypatch.setenv("ENGINE_FRAUD__ENABLED", "true")
+    monkeypatch.setenv("ENGINE_FRAUD__REVIEW_ENABLED", "false")
+    monkeypatch.setenv("ENGINE_ROUTE__ENABLED", "false")
+    monkeypatch.setenv("ENGINE_FRAUD__MODEL_DIR", str(tmp_path / "none"))
+    assert main(["worker"]) == 2
+    assert "python -m engine fraud train" in capsys.readouterr().err

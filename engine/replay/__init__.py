@@ -1,0 +1,1 @@
+"""Recorded event logs: the file format (pure); recording and replaying live in agents/."""
