@@ -31,9 +31,9 @@ from agents.worker_process import WorkerProcess
 from devstack import start_all
 from devstack.stack import LOG_DIR
 from engine.fraud.dataset import LABEL_DELAY, LabelledTx, read_handbook
-from engine.fraud.metrics import average_precision, card_precision_at_k, recall_at_fpr
+from engine.fraud.metrics import detection_metrics
 from engine.fraud.training import GAP_DAYS, TRAIN_DAYS
-from engine.settings import Settings, load_settings
+from engine.settings import Settings, load_settings_with
 from schemas import FraudLabel, Transaction
 
 FIRST_TEST_DAY = TRAIN_DAYS + GAP_DAYS
@@ -190,19 +190,10 @@ async def _paced(settings: Settings, events: list[tuple[datetime, int, str, byte
 
 
 def _detection(scores: list[dict[str, Any]], rows: dict[str, LabelledTx]) -> dict[str, float]:
-    labels = [rows[s["transaction_id"]].fraud for s in scores]
-    model = [s["score"] for s in scores]
-    rules = [s["rules_score"] for s in scores]
-    days = [rows[s["transaction_id"]].day for s in scores]
-    customers = [s["customer_id"] for s in scores]
-    return {
-        "pr_auc": round(average_precision(labels, model), 4),
-        "baseline_pr_auc": round(average_precision(labels, rules), 4),
-        "recall_at_1pct_fpr": round(recall_at_fpr(labels, model), 4),
-        "baseline_recall_at_1pct_fpr": round(recall_at_fpr(labels, rules), 4),
-        "card_precision_at_100": round(card_precision_at_k(days, customers, labels, model), 4),
-        "baseline_card_precision_at_100": round(card_precision_at_k(days, customers, labels, rules), 4),
-    }
+    return detection_metrics(labels=[rows[s["transaction_id"]].fraud for s in scores],
+                             model=[s["score"] for s in scores], rules=[s["rules_score"] for s in scores],
+                             days=[rows[s["transaction_id"]].day for s in scores],
+                             customers=[s["customer_id"] for s in scores])
 
 
 async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], rate: float, console: Console
@@ -278,13 +269,7 @@ def run_fraud_bench(*, data: Path, model: Path, rate: float, out: Path | None, l
     for name in ("transactions", "fraud_labels", "fraud_scores", "fraud_alerts", "fraud_reviews", "fraud_drift",
                  "dead_letters"):
         env[f"ENGINE_TOPICS__{name.upper()}"] = f"bench-{run}-{name.replace('_', '-')}"
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        settings = load_settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    settings = load_settings_with(env)
     rows = read_handbook(data, limit)
     summary = asyncio.run(_run(settings, env, rows, rate, console))
     console.print_json(json.dumps(summary))

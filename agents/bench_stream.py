@@ -20,7 +20,7 @@ from agents.topics import consumer_options
 from agents.worker_process import WorkerProcess
 from devstack import start_all
 from devstack.stack import LOG_DIR
-from engine.settings import Settings, load_settings
+from engine.settings import Settings, load_settings_with
 from schemas import DecisionRecord, GeoPoint, OrderEvent, RoutePlan, TimeWindow, TrafficEvent, VehicleEvent
 
 CENTRE = (53.4084, -2.9916)
@@ -146,15 +146,7 @@ def run_stream_bench(*, vehicles: int, orders: int, cycles: int, cycle_seconds: 
            "ENGINE_DATA_DIR": str(LOG_DIR.parent / f"bench-{run}")}
     for name in ("orders", "vehicles", "traffic", "routes", "decisions", "dead_letters"):
         env[f"ENGINE_TOPICS__{name.upper()}"] = f"bench-{run}-{name.replace('_', '-')}"
-    import os
-
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        settings = load_settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    settings = load_settings_with(env)
     worker = WorkerProcess(env, LOG_DIR / f"bench-{run}-worker.log")
     worker.start()
     try:

@@ -284,3 +284,17 @@ def load_settings(**overrides: Any) -> Settings:
     except ValueError as error:  # an env value for a section that is not JSON
         cause = f" ({error.__cause__})" if error.__cause__ else ""
         raise SettingsError(f"invalid settings: {error}{cause}") from error
+
+
+def load_settings_with(env: dict[str, str]) -> Settings:
+    """load_settings() as if `env` were added to the environment (which is left as it was)."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        return load_settings()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

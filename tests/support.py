@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import time
 import uuid
@@ -17,7 +16,7 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.worker_process import WorkerProcess as AgentWorkerProcess
-from engine.settings import Settings, load_settings
+from engine.settings import Settings, load_settings_with
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = "127.0.0.1:9092"
@@ -52,17 +51,7 @@ class IsolatedEngine:
                       "fraud_scores", "fraud_alerts", "fraud_reviews", "fraud_drift", "dead_letters"):
             env[f"ENGINE_TOPICS__{topic.upper()}"] = f"{topic.replace('_', '-')}-{run}"
         env.update(overrides)
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            settings = load_settings()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        return cls(env=env, settings=settings)
+        return cls(env=env, settings=load_settings_with(env))
 
 
 class WorkerProcess(AgentWorkerProcess):

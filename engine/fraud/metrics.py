@@ -41,3 +41,14 @@ def card_precision_at_k(days: list[int], customers: list[str], labels: list[bool
         top = sorted(customers_of_day.values(), key=lambda pair: -pair[0])[:k]
         daily.append(sum(fraud for _, fraud in top) / k)
     return sum(daily) / len(daily) if daily else float("nan")
+
+
+def detection_metrics(labels: list[bool], model: list[float], rules: list[float], days: list[int],
+                      customers: list[str]) -> dict[str, float]:
+    """The model's and the rules baseline's PR-AUC, recall at 1% FPR and card precision@100, rounded."""
+    out: dict[str, float] = {}
+    for prefix, scores in (("", model), ("baseline_", rules)):
+        out[f"{prefix}pr_auc"] = round(average_precision(labels, scores), 4)
+        out[f"{prefix}recall_at_1pct_fpr"] = round(recall_at_fpr(labels, scores), 4)
+        out[f"{prefix}card_precision_at_100"] = round(card_precision_at_k(days, customers, labels, scores), 4)
+    return out

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.fraud.dataset import LABEL_DELAY, read_handbook, replay_features
 from engine.fraud.drift import reference_distribution
-from engine.fraud.metrics import average_precision, card_precision_at_k, recall_at_fpr
+from engine.fraud.metrics import detection_metrics
 from engine.fraud.rules import rules_score
 from engine.fraud.scorer import FraudScorer
 
@@ -35,12 +35,7 @@ def train_and_evaluate(csv_path: Path, out: Path, limit: int | None = None) -> d
     metrics = {
         "train_transactions": len(train), "train_frauds": sum(row.fraud for row, _ in train),
         "test_transactions": len(test), "test_frauds": sum(labels),
-        "pr_auc": round(average_precision(labels, model_scores), 4),
-        "baseline_pr_auc": round(average_precision(labels, rule_scores), 4),
-        "recall_at_1pct_fpr": round(recall_at_fpr(labels, model_scores), 4),
-        "baseline_recall_at_1pct_fpr": round(recall_at_fpr(labels, rule_scores), 4),
-        "card_precision_at_100": round(card_precision_at_k(days, customers, labels, model_scores), 4),
-        "baseline_card_precision_at_100": round(card_precision_at_k(days, customers, labels, rule_scores), 4),
+        **detection_metrics(labels, model_scores, rule_scores, days, customers),
     }
     scorer.metadata["metrics"] = metrics
     # What scores looked like on unseen days: the drift monitor compares live scores with this.
