@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from agents.recorder import RecordRequest, record
-from agents.replayer import ReplayRequest, replay
+from agents.replayer import ReplayRequest, replay, time_ordered
 from engine.replay.event_log import EventLogReader
 from engine.settings import load_settings
 from tests.support import BOOTSTRAP, ConsumedRecord, consume_all
@@ -124,3 +124,16 @@ def test_paced_replay_keeps_spacing_and_shifts_to_now(tmp_path: Path, services: 
     stamps = sorted(r.timestamp_ms for r in consume_all(target, expect=5))
     assert before - 1000 <= stamps[0] <= before + 1000
     assert [b - a for a, b in itertools.pairwise(stamps)] == [125] * 4
+
+
+def test_time_ordered_merge_keeps_each_partition_in_order() -> None:
+    """Partitions interleaved batch by batch come out by timestamp, each partition's order untouched."""
+    from engine.replay.event_log import LogRecord
+
+    def rec(partition: int, offset: int, ts: int) -> LogRecord:
+        return LogRecord("t", partition, offset, ts, None, None)
+
+    log = [rec(0, 0, 10), rec(0, 1, 30), rec(0, 2, 25), rec(1, 0, 5), rec(1, 1, 20), rec(2, 0, 40)]
+    merged = list(time_ordered(log, lookahead=100))
+    assert [(r.partition, r.offset) for r in merged] == [(1, 0), (0, 0), (1, 1), (0, 1), (0, 2), (2, 0)]
+    assert list(time_ordered(log, lookahead=0)) == log  # no lookahead: log order
