@@ -3,7 +3,8 @@
 Phases, one run, one broker:
 1. warm-up: days 0-20 and the labels that arrived by day 21 are put on the topics before the worker starts;
    the worker drains them (customer histories, terminal labels) -> `throughput_tx_s` from the score
-   timestamps. A bare aiokafka consume-and-produce loop over the same transactions -> `raw_tx_s`.
+   timestamps. A bare aiokafka consume-and-produce loop over the same transactions -> `raw_tx_s`, and a
+   bare Faust agent doing the same -> `faust_baseline_tx_s` (what any Faust agent can reach here).
 2. measured: days 21-27 at `--rate` tx/s with the labels arriving meanwhile -> latency from produce to
    the score being readable on `fraud-scores`, and the detection metrics of those scores (model and
    the rules-only score published beside it).
@@ -15,6 +16,8 @@ import asyncio
 import heapq
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import datetime
@@ -27,7 +30,7 @@ from pydantic_core import from_json
 from rich.console import Console
 
 from agents.topics import admin_client, consumer_options, ensure_topics
-from agents.worker_process import WorkerProcess
+from agents.worker_process import PROJECT_ROOT, WorkerProcess
 from devstack import start_all
 from devstack.stack import LOG_DIR
 from engine.fraud.dataset import LABEL_DELAY, LabelledTx, read_handbook
@@ -146,6 +149,19 @@ async def _raw_loop(settings: Settings, count: int, scratch: str) -> float:
         await producer.stop()
 
 
+def _faust_baseline(settings: Settings, count: int) -> float:
+    """Messages per second of a bare Faust agent copying the same transactions (agents/bench_faust_baseline)."""
+    result = LOG_DIR / f"{settings.app_id}-faust-baseline.json"
+    env = {**os.environ, "BASELINE_TOPIC": settings.topics.transactions, "BASELINE_COUNT": str(count),
+           "BASELINE_RESULT": str(result), "BASELINE_BROKER": settings.kafka.faust_broker}
+    with (LOG_DIR / f"{settings.app_id}-faust-baseline.log").open("wb") as log:
+        subprocess.run([sys.executable, "-m", "agents.bench_faust_baseline", "worker", "-l", "warn"], env=env,
+                       cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=1800, check=False)
+    if not result.is_file():
+        raise RuntimeError(f"the Faust baseline wrote no result; see {log.name}")
+    return float(json.loads(result.read_text())["tx_s"])
+
+
 async def _paced(settings: Settings, events: list[tuple[datetime, int, str, bytes, bytes]], rate: float,
                  sent_at: dict[str, float], watcher: ScoreWatcher, scored_before: int) -> float:
     """Payments at `rate` per second (returns the rate achieved); each label once every payment before it in
@@ -219,6 +235,8 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
     await _produce_all(settings, warm)
     raw_tx_s = await _raw_loop(settings, warm_tx, scratch)
     console.print(f"bare aiokafka consume-and-produce: {raw_tx_s:.0f} msg/s")
+    faust_tx_s = await asyncio.to_thread(_faust_baseline, settings, warm_tx)
+    console.print(f"bare Faust agent consume-and-produce: {faust_tx_s:.0f} msg/s")
     watcher = ScoreWatcher(settings)
     await watcher.start()
     worker = WorkerProcess(env, LOG_DIR / f"{settings.app_id}-worker.log")
@@ -252,6 +270,7 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
         "offered_rate_tx_s": rate, "achieved_rate_tx_s": round(achieved, 1),
         "throughput_tx_s": round(throughput, 1), "raw_tx_s": round(raw_tx_s, 1),
         "throughput_ratio": round(throughput / raw_tx_s, 3),
+        "faust_baseline_tx_s": round(faust_tx_s, 1), "ratio_to_faust_baseline": round(throughput / faust_tx_s, 3),
         "model_version": test_scores[0]["model_version"] if test_scores else None,
         "machine": f"{os.cpu_count()} CPUs",
     }
