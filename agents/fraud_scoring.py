@@ -95,6 +95,18 @@ class FraudScoring:
         blocked = await self._block_lists()
         accepted: list[tuple[Transaction, TxView, dict[str, float], int]] = []
         touched: dict[str, tuple[CustomerHistory, int]] = {}
+        try:
+            return await self._score(messages, now, blocked, accepted, touched, started)
+        except BaseException:
+            # Histories were changed in place before the table write: forget them so the table's copy,
+            # which the redelivered batch will be applied to, is read again.
+            for customer_id in touched:
+                self._histories.pop(customer_id, None)
+            raise
+
+    async def _score(self, messages: list[InputMessage], now: datetime, blocked: BlockLists,
+                     accepted: list[tuple[Transaction, TxView, dict[str, float], int]],
+                     touched: dict[str, tuple[CustomerHistory, int]], started: float) -> list[FraudScore]:
         for message in messages:
             try:
                 tx = self._validate(message, now)

@@ -79,6 +79,9 @@ def test_explicit_overrides_beat_env(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ENGINE_LLM__N_GPU_LAYERS", "-5"),
         ("ENGINE_LOG_LEVEL", "LOUD"),
         ("ENGINE_WORKER_WEB_PORT", "80"),
+        ("ENGINE_FRAUD__ALERT_THRESHOLD", "1.5"),
+        ("ENGINE_FRAUD__BATCH_WAIT_MS", "0"),
+        ("ENGINE_FRAUD__DRIFT_MIN_PRECISION", "-0.1"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -257,3 +260,15 @@ def test_openai_backend_needs_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENGINE_LLM__BACKEND", "openai")
     with pytest.raises(SettingsError, match="base_url"):
         load_settings()
+
+
+def test_fraud_review_deadline_must_fit_the_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With fraud review on, a review deadline longer than the cycle is refused with the variable to lower."""
+    monkeypatch.setenv("ENGINE_ROUTE__ENABLED", "false")
+    monkeypatch.setenv("ENGINE_FRAUD__ENABLED", "true")
+    monkeypatch.setenv("ENGINE_CYCLE_SECONDS", "5")
+    monkeypatch.setenv("ENGINE_FRAUD__REVIEW_S", "8")
+    with pytest.raises(SettingsError, match="ENGINE_FRAUD__REVIEW_S"):
+        load_settings()
+    monkeypatch.setenv("ENGINE_FRAUD__REVIEW_ENABLED", "false")
+    assert load_settings().fraud.review_s == 8
