@@ -29,6 +29,7 @@ from aiokafka.admin import NewTopic
 from pydantic_core import from_json
 from rich.console import Console
 
+from agents.bench_stream import percentile
 from agents.topics import admin_client, consumer_options, ensure_topics
 from agents.worker_process import PROJECT_ROOT, WorkerProcess
 from devstack import start_all
@@ -40,11 +41,6 @@ from engine.settings import Settings, load_settings_with
 from schemas import FraudLabel, Transaction
 
 FIRST_TEST_DAY = TRAIN_DAYS + GAP_DAYS
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def _transaction(row: LabelledTx) -> Transaction:
@@ -264,8 +260,8 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
         "test_frauds": sum(by_id[s["transaction_id"]].fraud for s in test_scores),
         **_detection(test_scores, by_id),
         "alerts": sum(s["alert"] for s in test_scores),
-        "latency_p50_ms": round(_percentile(latencies, 0.5), 2),
-        "latency_p99_ms": round(_percentile(latencies, 0.99), 2),
+        "latency_p50_ms": round(percentile(latencies, 0.5), 2),
+        "latency_p99_ms": round(percentile(latencies, 0.99), 2),
         "latency_max_ms": round(max(latencies), 2),
         "offered_rate_tx_s": rate, "achieved_rate_tx_s": round(achieved, 1),
         "throughput_tx_s": round(throughput, 1), "raw_tx_s": round(raw_tx_s, 1),

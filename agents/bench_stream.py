@@ -26,7 +26,8 @@ from schemas import DecisionRecord, GeoPoint, OrderEvent, RoutePlan, TimeWindow,
 CENTRE = (53.4084, -2.9916)
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile by nearest rank (NaN for no values); shared by the benchmarks."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
@@ -115,10 +116,10 @@ def _summarise(settings: Settings, decisions: list[DecisionRecord], published: l
         "cycles": len(decisions), "published": len(published),
         "published_within_cycle_pct": round(100 * sum(lat < settings.cycle_seconds for lat in latencies)
                                             / max(len(decisions), 1), 1),
-        "publish_latency_s": {"p50": round(_percentile(latencies, 0.5), 3),
-                              "p99": round(_percentile(latencies, 0.99), 3),
+        "publish_latency_s": {"p50": round(percentile(latencies, 0.5), 3),
+                              "p99": round(percentile(latencies, 0.99), 3),
                               "max": round(max(latencies, default=float("nan")), 3)},
-        "stage_ms": {stage: {"p50": _percentile(v, 0.5), "p99": _percentile(v, 0.99)} for stage, v in stages.items()},
+        "stage_ms": {stage: {"p50": percentile(v, 0.5), "p99": percentile(v, 0.99)} for stage, v in stages.items()},
         "llm": {
             "answered": len(llm_records),
             "parsed": sum(1 for r in llm_records if r.llm_parse_ok),
