@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents.topics import topic_partitions
 from engine.fraud.features import DAY, TERMINAL_MEMORY, TerminalLabels
 from schemas import DecodeError, FraudLabel, decode
 
@@ -74,13 +75,10 @@ class LabelFeed:
         return True
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        for _ in range(40):
-            found = consumer.partitions_for_topic(self.topic)
-            if found:
-                return [TopicPartition(self.topic, p) for p in sorted(found)]
-            await consumer._client.force_metadata_update()
-            await asyncio.sleep(0.25)
-        raise RuntimeError(f"labels topic {self.topic} has no partitions")
+        partitions = await topic_partitions(consumer, self.topic, wait_s=10)
+        if not partitions:
+            raise RuntimeError(f"labels topic {self.topic} has no partitions")
+        return partitions
 
     async def _take(self, record: Any) -> FraudLabel | None:
         """Apply one label; None when it was rejected or seen before."""

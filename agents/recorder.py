@@ -11,7 +11,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agents.topics import consumer_options
+from agents.topics import consumer_options, topic_partitions
 from engine.replay.event_log import EventLogWriter, LogRecord
 from engine.settings import Settings
 
@@ -81,13 +81,12 @@ async def record(settings: Settings, request: RecordRequest, show_progress: bool
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
-    await consumer._client.force_metadata_update()
     partitions: list[TopicPartition] = []
     for topic in topics:
-        found = consumer.partitions_for_topic(topic)
+        found = await topic_partitions(consumer, topic)
         if not found:
             raise ValueError(f"topic {topic!r} does not exist")
-        partitions.extend(TopicPartition(topic, p) for p in sorted(found))
+        partitions.extend(found)
     return partitions
 
 

@@ -6,6 +6,7 @@ import asyncio
 from contextlib import suppress
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -48,6 +49,22 @@ def consumer_options(settings: Settings) -> dict[str, Any]:
             password = kafka.sasl_password
             options["sasl_plain_password"] = password.get_secret_value() if password else None
     return options
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, wait_s: float = 0.0) -> list[TopicPartition]:
+    """The topic's partitions from fresh metadata; [] if it has none after waiting up to wait_s (a new topic)."""
+    loop = asyncio.get_running_loop()
+    deadline, refreshed = loop.time() + wait_s, False
+    while True:
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        if refreshed:
+            if loop.time() >= deadline:
+                return []
+            await asyncio.sleep(0.25)
+        await consumer._client.force_metadata_update()  # the topic may be brand new
+        refreshed = True
 
 
 def admin_client(settings: Settings) -> AIOKafkaAdminClient:

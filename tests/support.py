@@ -15,6 +15,7 @@ from typing import Any
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from agents.topics import topic_partitions
 from agents.worker_process import WorkerProcess as AgentWorkerProcess
 from engine.settings import Settings, load_settings_with
 
@@ -114,11 +115,7 @@ def consume_all(topic: str, timeout_s: float = 10.0, expect: int | None = None) 
         consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, group_id=None)
         await consumer.start()
         try:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            if not partitions:
-                await consumer._client.force_metadata_update()  # the topic may be brand new
-                partitions = consumer.partitions_for_topic(topic) or set()
-            assigned = [TopicPartition(topic, p) for p in partitions]
+            assigned = await topic_partitions(consumer, topic)
             if not assigned:
                 return []
             consumer.assign(assigned)
