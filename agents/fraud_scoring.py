@@ -91,22 +91,25 @@ class FraudScoring:
     async def score_batch(self, messages: list[InputMessage]) -> list[FraudScore]:
         """Validate, featurise, score and publish; returns the published scores (in input order)."""
         started = time.perf_counter()
-        now = datetime.now(UTC)
-        blocked = await self._block_lists()
-        accepted: list[tuple[Transaction, TxView, dict[str, float], int]] = []
-        touched: dict[str, tuple[CustomerHistory, int]] = {}
+        touched: dict[str, tuple[CustomerHistory, int]] = {}  # customer -> (history changed in place, partition)
         try:
-            return await self._score(messages, now, blocked, accepted, touched, started)
+            scores = await self._score(messages, touched)
         except BaseException:
             # Histories were changed in place before the table write: forget them so the table's copy,
             # which the redelivered batch will be applied to, is read again.
             for customer_id in touched:
                 self._histories.pop(customer_id, None)
             raise
+        self.metrics.scored.inc(len(scores))
+        self.metrics.alerts.inc(sum(s.alert for s in scores))
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return scores
 
-    async def _score(self, messages: list[InputMessage], now: datetime, blocked: BlockLists,
-                     accepted: list[tuple[Transaction, TxView, dict[str, float], int]],
-                     touched: dict[str, tuple[CustomerHistory, int]], started: float) -> list[FraudScore]:
+    async def _score(self, messages: list[InputMessage], touched: dict[str, tuple[CustomerHistory, int]]
+                     ) -> list[FraudScore]:
+        now = datetime.now(UTC)
+        blocked = await self._block_lists()
+        accepted: list[tuple[Transaction, TxView, dict[str, float]]] = []
         for message in messages:
             try:
                 tx = self._validate(message, now)
@@ -119,12 +122,11 @@ class FraudScoring:
                 log.info("transaction %s seen before; skipped", tx.transaction_id)
                 continue
             view = TxView(tx.transaction_id, tx.occurred_at, tx.customer_id, tx.terminal_id, tx.amount)
-            accepted.append((tx, view, compute_features(view, history, self.feed.terminals.get(tx.terminal_id)),
-                             message.partition))
+            accepted.append((tx, view, compute_features(view, history, self.feed.terminals.get(tx.terminal_id))))
             history.add(view)
             touched[tx.customer_id] = (history, message.partition)
-        scores = self.assessor.assess([(view, features) for _, view, features, _ in accepted], blocked, now)
-        for (tx, _, _, _), score in zip(accepted, scores, strict=True):
+        scores = self.assessor.assess([(view, features) for _, view, features in accepted], blocked, now)
+        for (tx, _, _), score in zip(accepted, scores, strict=True):
             key, raw = tx.customer_id.encode(), score.to_bytes()
             await self.publisher.send(self.scores, key, raw)
             if score.alert:
@@ -140,9 +142,6 @@ class FraudScoring:
             await self.store.write_scores(scores)
         except Exception as error:  # Redis down must not stop scoring; Kafka has every score
             log.error("could not write %s risk entries to Redis: %s", len(scores), error)
-        self.metrics.scored.inc(len(scores))
-        self.metrics.alerts.inc(sum(s.alert for s in scores))
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return scores
 
     def _validate(self, message: InputMessage, now: datetime) -> Transaction:
@@ -254,21 +253,15 @@ def install_fraud_scoring(app: faust.App, settings: Settings, metrics: FraudMetr
     progress = app.Table(PROGRESS_TABLE, partitions=topics.partitions, key_type=bytes, value_type=bytes,
                          help="Last transactions offset taken per partition, for GapGuard.")
     store = RiskStore(str(settings.redis_url), settings.redis_prefix)
-    scoring_ref: list[FraudScoring] = []
 
     async def on_labels(labels: list[FraudLabel]) -> None:
-        await scoring_ref[0].on_labels(labels)
+        await scoring.on_labels(labels)  # bound when the feed runs, after `scoring` exists
 
     feed = LabelFeed(topics.fraud_labels, consumer_options(settings), on_labels, dead_letters.reject)
     publisher = Publisher(app, exactly_once=settings.processing_guarantee == "exactly_once")
     scoring = FraudScoring(settings, assessor, table, feed, store, scores, alerts, dead_letters, metrics, drift,
                            publisher)
-    scoring_ref.append(scoring)
-
-    async def unused_handler(message: InputMessage) -> None:  # batches go through collect(), never take()
-        raise AssertionError("FraudScoring uses GapGuard.collect")
-
-    guard = GapGuard({topics.transactions}, progress, consumer_options(settings), unused_handler)
+    guard = GapGuard({topics.transactions}, progress, consumer_options(settings))  # batches: collect() + mark()
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_labels() -> None:

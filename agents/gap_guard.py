@@ -40,7 +40,7 @@ class GapGuard:
     """Detects offset gaps per input partition and replays the missing messages through the handler."""
 
     def __init__(
-        self, topics: set[str], progress_table: Any, consumer_options: dict[str, Any], handler: Handler
+        self, topics: set[str], progress_table: Any, consumer_options: dict[str, Any], handler: Handler | None = None
     ) -> None:
         self._topics = topics
         self._progress = progress_table
@@ -61,6 +61,8 @@ class GapGuard:
 
     async def take(self, message: InputMessage) -> None:
         """Handle message, first replaying any messages skipped before it on its partition."""
+        if self._handler is None:
+            raise TypeError("this GapGuard has no handler: use collect() and mark()")
         for record in await self.collect(message):
             await self._handler(record)
             self.mark(record)
