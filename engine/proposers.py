@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from engine.llm.language_model import LanguageModel
+from engine.llm.language_model import LanguageModel, answer_field
 from engine.plan import Plan
 from engine.problem import Problem, Stop
 from schemas import GeoPoint, PlanePoint
@@ -119,14 +119,8 @@ def plan_schema(problem: Problem, stops: list[Stop] | None = None, max_chars: in
 
 def parse_plan(text: str) -> Plan:
     """The plan in an LLM answer; raises ValueError with a readable reason when it is not one."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not JSON: {error}") from error
-    if not isinstance(data, dict) or not isinstance(data.get("routes"), list):
-        raise ValueError('expected {"routes": [...]}')
     routes: dict[str, list[str]] = {}
-    for item in data["routes"]:
+    for item in answer_field(text, "routes", list, 'expected {"routes": [...]}'):
         if not isinstance(item, dict) or not isinstance(item.get("vehicle_id"), str) \
                 or not isinstance(item.get("order_ids"), list) \
                 or not all(isinstance(o, str) for o in item["order_ids"]):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.llm.language_model import LanguageModel
+from engine.llm.language_model import LanguageModel, answer_field
 from schemas.fraud_review import ReviewDecision
 
 # Static instructions first, so a server can reuse its cached prompt prefix between cycles.
@@ -108,15 +108,10 @@ def review_schema(cases: list[ReviewCase], max_chars: int) -> dict[str, Any]:
 
 def parse_reviews(text: str, cases: list[ReviewCase]) -> list[ReviewVerdict]:
     """The verdicts in an answer; raises ValueError when it is not a valid review of these cases."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not JSON: {error}") from error
-    if not isinstance(data, dict) or not isinstance(data.get("reviews"), dict):
-        raise ValueError('expected {"reviews": {"<transaction id>": {...}, ...}}')
+    reviews = answer_field(text, "reviews", dict, 'expected {"reviews": {"<transaction id>": {...}, ...}}')
     by_id = {c.transaction_id: c for c in cases}
     verdicts = []
-    for tx_id, item in data["reviews"].items():
+    for tx_id, item in reviews.items():
         if tx_id not in by_id:
             raise ValueError(f"review of unknown transaction {tx_id[:80]!r}")
         if not isinstance(item, dict):

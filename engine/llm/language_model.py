@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,3 +37,14 @@ class LanguageModel(Protocol):
     def complete_json(self, prompt: str, json_schema: dict[str, Any], *, max_tokens: int) -> Completion:
         """Generate an answer to `prompt` constrained to `json_schema`; stops after `max_tokens`."""
         ...
+
+
+def answer_field(text: str, name: str, kind: type, expected: str) -> Any:
+    """`name` of a JSON-object answer if it is a `kind`; else ValueError (`not JSON: ...`, or `expected`)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON: {error}") from error
+    if not isinstance(data, dict) or not isinstance(data.get(name), kind):
+        raise ValueError(expected)
+    return data[name]
