@@ -11,6 +11,7 @@ from engine.plan import Plan
 from engine.problem import Problem
 from engine.proposers import Proposal
 from engine.pyvrp_improver import PyVrpImprover
+from engine.settings import RouteSettings
 from engine.solver import repair, solve
 from schemas import (
     CandidateSummary,
@@ -26,13 +27,35 @@ from schemas.route_plan import PlanSource
 UNSERVED_COST = 1_000_000.0
 
 
+# In work mode a time limit only stops a runaway search: this many times the stage's time budget.
+RUNAWAY_FACTOR = 20.0
+
+
 @dataclass(frozen=True)
 class Budget:
-    """Seconds each stage may take; the sum stays well inside the cycle."""
+    """How long each search may run: seconds (time mode) or a fixed amount of work (reproducible)."""
 
     improve_s: float = 1.5
     solver_s: float = 1.5
     stability_cost: float = 60.0  # cost of moving one order to another vehicle than last cycle
+    improve_solutions: int | None = None  # set (with solver_iterations): stop on work, not time
+    solver_iterations: int | None = None
+
+    @classmethod
+    def of(cls, route: RouteSettings, *, by_work: bool | None = None) -> Budget:
+        """The budget the settings describe; by_work overrides ENGINE_ROUTE__BUDGET_MODE (backtests force it)."""
+        work = route.budget_mode == "work" if by_work is None else by_work
+        return cls(improve_s=route.improve_s, solver_s=route.solver_s, stability_cost=route.stability_cost,
+                   improve_solutions=route.improve_solutions if work else None,
+                   solver_iterations=route.solver_iterations if work else None)
+
+    @property
+    def by_work(self) -> bool:
+        return self.improve_solutions is not None
+
+    def cap(self, seconds: float) -> float:
+        """The time limit of a stage: its budget, or only a runaway guard when the budget is work."""
+        return seconds * RUNAWAY_FACTOR if self.by_work else seconds
 
 
 @dataclass(frozen=True)
@@ -84,18 +107,22 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
         consider("llm", llm.plan, "check_llm", started)
         started = time.monotonic()
         seed = repair(problem, llm.plan)
-        consider("llm_repaired", solve(problem, time_limit_s=budget.improve_s, initial=seed, previous=previous,
-                                       stability_cost=budget.stability_cost), "improve_llm", started)
+        consider("llm_repaired", solve(problem, time_limit_s=budget.cap(budget.improve_s), initial=seed,
+                                       previous=previous, stability_cost=budget.stability_cost,
+                                       solution_limit=budget.improve_solutions), "improve_llm", started)
     if previous is not None:
         started = time.monotonic()
         seed = repair(problem, previous)
-        consider("previous_plan", solve(problem, time_limit_s=budget.improve_s, initial=seed, previous=previous,
-                                        stability_cost=budget.stability_cost), "improve_previous", started)
+        consider("previous_plan", solve(problem, time_limit_s=budget.cap(budget.improve_s), initial=seed,
+                                        previous=previous, stability_cost=budget.stability_cost,
+                                        solution_limit=budget.improve_solutions), "improve_previous", started)
     started = time.monotonic()
     improver = PyVrpImprover()
-    solver_plan = improver.improve(problem, time_limit_s=budget.solver_s) if improver.supports(problem) else None
+    solver_plan = (improver.improve(problem, time_limit_s=budget.cap(budget.solver_s),
+                                    iterations=budget.solver_iterations)
+                   if improver.supports(problem) else None)
     if solver_plan is None:  # committed stops (PyVRP cannot pin them) or nothing feasible found by PyVRP
-        solver_plan = solve(problem, time_limit_s=budget.solver_s)
+        solver_plan = solve(problem, time_limit_s=budget.cap(budget.solver_s), solution_limit=budget.improve_solutions)
     consider("solver", solver_plan, "solver", started)
     if not candidates:  # nothing feasible at all: serve only the promises that can still be kept
         started = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pyvrp
-from pyvrp.stop import MaxRuntime
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from engine.plan import Plan
 from engine.problem import TIME_SCALE, Problem, Stop
@@ -23,8 +23,12 @@ class PyVrpImprover:
     def supports(self, problem: Problem) -> bool:
         return bool(problem.stops) and not any(v.committed for v in problem.vehicles)
 
-    def improve(self, problem: Problem, *, time_limit_s: float, initial: Plan | None = None) -> Plan | None:
-        """The best feasible plan PyVRP finds in time_limit_s, or None (unsupported or nothing feasible)."""
+    def improve(self, problem: Problem, *, time_limit_s: float, iterations: int | None = None,
+                initial: Plan | None = None) -> Plan | None:
+        """The best feasible plan PyVRP finds in time_limit_s (or in `iterations`), or None if there is none.
+
+        With `iterations` the search is reproducible (seeded, fixed work); time_limit_s then only caps a runaway.
+        """
         if not self.supports(problem):
             return None
         model = pyvrp.Model()
@@ -61,7 +65,10 @@ class PyVrpImprover:
                     model.add_edge(a, b, 0, 0)
                 else:
                     model.add_edge(a, b, _scaled(cost[i][j]), _scaled(problem.seconds[i][j]))
-        result = model.solve(MaxRuntime(time_limit_s), seed=self.seed, display=False)
+        stopping: StoppingCriterion = (
+            MaxRuntime(time_limit_s) if iterations is None
+            else MultipleCriteria([MaxIterations(iterations), MaxRuntime(time_limit_s)]))
+        result = model.solve(stopping, seed=self.seed, display=False)
         best = result.best
         if not best.is_feasible():
             return None

@@ -138,6 +138,18 @@ class LlmSettings(_Section):
         description="Reset llama.cpp's context before each request: same prompt, same answer, no KV-prefix reuse.",
     )
 
+    answer_cache: bool = Field(
+        default=True,
+        description="Keep every answer in Redis by request hash: repeated requests skip the model, backtests reuse it.",
+    )
+    answer_cache_ttl_s: int = Field(default=7 * 86_400, ge=60, description="How long cached answers are kept.")
+
+    @property
+    def identity(self) -> str:
+        """What names the model in a request hash: another model or seed never reuses this one's answers."""
+        model = self.model_path.name if self.backend == "llama_cpp" else self.model_name
+        return f"{self.backend}:{model}:seed={self.seed}"
+
     @model_validator(mode="after")
     def _backend_complete(self) -> Self:
         if self.backend == "openai" and self.base_url is None:
@@ -163,6 +175,14 @@ class RouteSettings(_Section):
     solver_s: float = Field(default=1.5, gt=0, description="The solver-only candidate (PyVRP or OR-Tools).")
     stability_cost: float = Field(default=60.0, ge=0, description="Cost of moving one order to another vehicle.")
     speed_kmh: float = Field(default=30.0, gt=0, le=200, description="Free-flow speed for lat/lon fleets.")
+    budget_mode: Literal["time", "work"] = Field(
+        default="time",
+        description="time: searches stop at their time limits (machine-dependent plans); work: OR-Tools descends "
+                    "to a local optimum (at most IMPROVE_SOLUTIONS solutions) and PyVRP runs SOLVER_ITERATIONS, "
+                    "so a backtest reproduces the live plans exactly.",
+    )
+    improve_solutions: int = Field(default=40, ge=1, le=100_000, description="OR-Tools solutions per search (work).")
+    solver_iterations: int = Field(default=300, ge=1, le=1_000_000, description="PyVRP iterations (work mode).")
 
     @property
     def worst_case_s(self) -> float:

@@ -19,8 +19,12 @@ def solve(
     initial: Plan | None = None,
     previous: Plan | None = None,
     stability_cost: float = 0.0,
+    solution_limit: int | None = None,
 ) -> Plan | None:
     """The best plan found within the time limit, or None when OR-Tools finds none at all.
+
+    With `solution_limit` the search is a descent to a local optimum of at most that many solutions (the same
+    plan on any machine); the time limit then only guards against a runaway search.
 
     `initial` (a repaired LLM proposal, or the previous plan) seeds the search when it loads into the model;
     `stability_cost` (in objective units) is charged for each order served by another vehicle than in `previous`.
@@ -29,7 +33,7 @@ def solve(
         return Plan.of({})
     model = build_routing_model(problem, previous=previous, stability_cost=stability_cost)
     routing = model.routing
-    parameters = _search_parameters(time_limit_s)
+    parameters = _search_parameters(time_limit_s, solution_limit)
     routing.CloseModelWithParameters(parameters)
     seed = None
     if initial is not None:
@@ -42,13 +46,18 @@ def solve(
     return model.plan_from(solution)
 
 
-def _search_parameters(time_limit_s: float) -> object:
+def _search_parameters(time_limit_s: float, solution_limit: int | None = None) -> object:
     from ortools.constraint_solver import pywrapcp
 
     parameters = pywrapcp.DefaultRoutingSearchParameters()
     parameters.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
     parameters.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     parameters.time_limit.FromTimedelta(timedelta(seconds=max(time_limit_s, 0.05)))
+    if solution_limit is not None:
+        # Guided local search never stops by itself (on a small problem it may never find `solution_limit`
+        # solutions, measured: 30 s runs); a plain descent ends at a local optimum, the same one every time.
+        parameters.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        parameters.solution_limit = solution_limit
     return parameters
 
 

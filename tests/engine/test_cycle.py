@@ -6,6 +6,7 @@ from engine.check import check
 from engine.cycle import Budget, decide
 from engine.plan import Plan
 from engine.proposers import Proposal
+from engine.settings import RouteSettings
 from tests.route_factories import line_problem
 
 FAST = Budget(improve_s=0.2, solver_s=0.2, stability_cost=0)
@@ -58,3 +59,22 @@ def test_record_has_digest_and_timings() -> None:
     assert record.inputs_digest == problem.digest()
     assert {"solver", "improve_previous", "final_check"} <= set(record.stage_ms)
     assert all(c.cost is not None for c in record.candidates if c.feasible)
+
+
+def test_budget_of_settings_uses_work_only_when_asked() -> None:
+    """Time mode keeps the seconds as limits; work mode (or a backtest forcing it) sets the work limits and
+    turns the seconds into a 20x runaway guard."""
+    route = RouteSettings()
+    timed = Budget.of(route)
+    assert not timed.by_work and timed.cap(1.5) == 1.5 and timed.improve_solutions is None
+    worked = Budget.of(route, by_work=True)
+    assert worked.by_work and worked.cap(1.5) == 30.0
+    assert (worked.improve_solutions, worked.solver_iterations) == (route.improve_solutions, route.solver_iterations)
+    assert Budget.of(RouteSettings(budget_mode="work")).by_work
+
+
+def test_work_budget_decisions_repeat_exactly() -> None:
+    """Under a work budget the same problem gives the same decision record, timings aside."""
+    budget = Budget(improve_s=1, solver_s=1, stability_cost=0, improve_solutions=10, solver_iterations=50)
+    records = [decide(line_problem(), llm=None, previous=Plan.of({}), budget=budget).record for _ in range(2)]
+    assert records[0].model_copy(update={"stage_ms": {}}) == records[1].model_copy(update={"stage_ms": {}})

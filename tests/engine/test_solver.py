@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from engine.check import check
 from engine.plan import Plan
+from engine.solomon import read_solomon
 from engine.solver import repair, solve
 from tests.route_factories import line_problem
+
+SOLOMON = Path(__file__).resolve().parents[3] / "shared" / "data" / "vrptw" / "solomon_100"
 
 
 def test_solution_is_feasible_and_sensible() -> None:
@@ -68,3 +75,14 @@ def test_closed_window_is_never_planned() -> None:
     assert plan is not None and "c" not in plan.assigned()
     result = check(problem, plan)
     assert result.feasible and result.unassigned == ("c",)
+
+
+@pytest.mark.timeout(30)
+def test_work_budget_ends_on_its_own_and_repeats_exactly() -> None:
+    """With a solution limit the search stops by itself long before its 60 s guard (guided local search
+    would run to the guard on a small problem), and two runs give the same plan."""
+    problem = read_solomon(SOLOMON / "R101.txt")
+    first = solve(problem, time_limit_s=60, solution_limit=15)
+    small = solve(line_problem(), time_limit_s=60, solution_limit=40)
+    assert first is not None and small is not None and check(problem, first).feasible
+    assert solve(problem, time_limit_s=60, solution_limit=15) == first
