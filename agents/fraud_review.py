@@ -11,7 +11,7 @@ import faust
 from agents.fraud_metrics import FraudMetrics
 from agents.fraud_scoring import FraudScoring
 from agents.topics import RAW_BYTES
-from engine.fraud.review import FraudReviewer, ReviewOutcome, most_uncertain
+from engine.fraud.review import FraudReviewer, ReviewOutcome, most_uncertain, reviews_of
 from engine.settings import Settings
 from schemas import FraudReview
 
@@ -63,12 +63,7 @@ class FraudReviewCycle:
         self.metrics.reviews.labels(outcome="published").inc()
         published = []
         reviewed_at = datetime.now(UTC)
-        for verdict in outcome.verdicts:
-            review = FraudReview(
-                transaction_id=verdict.case.transaction_id, customer_id=verdict.case.customer_id,
-                decision=verdict.decision, rationale=verdict.rationale, score=verdict.case.score,
-                model=outcome.model[:200], prompt_hash=outcome.prompt_hash, reviewed_at=reviewed_at, cycle_at=at,
-                latency_ms=round(outcome.seconds * 1000, 1))
+        for review in reviews_of(outcome, at, reviewed_at):
             await self.reviews.send(key=review.customer_id.encode(), value=review.to_bytes())
             published.append(review)
         log.info("fraud review: %s of %s case(s) reviewed in %.2f s", len(published), len(cases), outcome.seconds)
@@ -78,10 +73,10 @@ class FraudReviewCycle:
 def install_fraud_review(app: faust.App, settings: Settings, scoring: FraudScoring, metrics: FraudMetrics
                          ) -> FraudReviewCycle:
     """Register the reviews topic and the review timer; loads the configured LLM now (fail fast)."""
-    from engine.llm.factory import open_language_model
+    from agents.answer_store import open_live_model
 
     reviews = app.topic(settings.topics.fraud_reviews, partitions=settings.topics.partitions, **RAW_BYTES)
-    reviewer = FraudReviewer(open_language_model(settings.llm), max_tokens=settings.llm.max_tokens)
+    reviewer = FraudReviewer(open_live_model(settings), max_tokens=settings.llm.max_tokens)
     cycle = FraudReviewCycle(settings, scoring, reviewer, reviews, metrics)
 
     @app.timer(interval=settings.cycle_seconds, name="fraud-review")  # type: ignore[untyped-decorator]

@@ -35,7 +35,7 @@ class RouteCycle:
         self.store = store
         self.proposer = proposer
         self.llm_budget_s = route.llm_s
-        self.budget = Budget(improve_s=route.improve_s, solver_s=route.solver_s, stability_cost=route.stability_cost)
+        self.budget = Budget.of(route)
         self.travel = StraightLineTravel(speed_kmh=route.speed_kmh)
         self.in_flight: set[str] = set()
         self.previous: dict[str, Plan] = {}
@@ -92,8 +92,10 @@ class RouteCycle:
             assert decision.chosen is not None
             self.previous[state.fleet_id] = decision.chosen.plan
         record = decision.record
-        record = record.model_copy(update={"stage_ms": {**record.stage_ms,
-                                                        "publish": round((time.monotonic() - started) * 1000, 1)}})
+        # The offsets the state had applied: a backtest rebuilds exactly this state from a recorded log.
+        record = record.model_copy(update={
+            "stage_ms": {**record.stage_ms, "publish": round((time.monotonic() - started) * 1000, 1)},
+            "input_offsets": dict(state.applied_offsets)})
         await self.decisions.send(key=key, value=record.to_bytes())
         log.info("fleet %s @ %s: %s plan, cost %s, %s unassigned", state.fleet_id, at.isoformat(),
                  record.chosen_source, decision.plan.cost if decision.plan else None,
@@ -126,12 +128,12 @@ class RouteCycle:
 
 def install_route_cycle(app: faust.App, settings: Settings, table: Any) -> RouteCycle:
     """Register the routes/decisions topics and the cycle timer; loads the configured LLM now (fail fast)."""
-    from engine.llm.factory import open_language_model
+    from agents.answer_store import open_live_model
 
     routes = app.topic(settings.topics.routes, partitions=settings.topics.partitions, **RAW_BYTES)
     decisions = app.topic(settings.topics.decisions, partitions=settings.topics.partitions, **RAW_BYTES)
     store = PlanStore(str(settings.redis_url), settings.redis_prefix)
-    proposer = LlmProposer(open_language_model(settings.llm), max_tokens=settings.llm.max_tokens,
+    proposer = LlmProposer(open_live_model(settings), max_tokens=settings.llm.max_tokens,
                            max_orders=settings.route.llm_orders)
     cycle = RouteCycle(settings, table, routes, decisions, store, proposer)
 

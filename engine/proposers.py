@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from engine.llm.answer_cache import request_key
 from engine.llm.language_model import LanguageModel, answer_field
 from engine.plan import Plan
 from engine.problem import Problem, Stop
@@ -129,6 +129,16 @@ def parse_plan(text: str) -> Plan:
     return Plan.of(routes)
 
 
+def proposal_from_answer(text: str, prompt_hash: str, seconds: float = 0.0) -> Proposal:
+    """The proposal an answer makes (a plan, or the reason it is none); live and backtests read answers alike."""
+    try:
+        plan: Plan | None = parse_plan(text)
+        error_text = None
+    except ValueError as error:
+        plan, error_text = None, str(error)
+    return Proposal("llm", plan, seconds, text, prompt_hash, error_text)
+
+
 class LlmProposer:
     """Asks a LanguageModel (Granite via llama.cpp) for a plan; blocking, so callers run it off the event loop."""
 
@@ -143,15 +153,10 @@ class LlmProposer:
     def propose(self, problem: Problem) -> Proposal:
         prompt = self.prompt(problem)
         schema = plan_schema(problem, prompt_stops(problem, self.max_orders), max_chars=self.max_tokens)
-        prompt_hash = hashlib.sha256(prompt.encode()).hexdigest()
+        prompt_hash = request_key(self.model, prompt, schema, self.max_tokens)
         started = time.monotonic()
         try:
             completion = self.model.complete_json(prompt, schema, max_tokens=self.max_tokens)
         except Exception as error:  # a crashed or unreachable model is recorded, never fatal
             return Proposal("llm", None, time.monotonic() - started, None, prompt_hash, f"LLM failed: {error}")
-        try:
-            plan: Plan | None = parse_plan(completion.text)
-            error_text = None
-        except ValueError as error:
-            plan, error_text = None, str(error)
-        return Proposal("llm", plan, time.monotonic() - started, completion.text, prompt_hash, error_text)
+        return proposal_from_answer(completion.text, prompt_hash, time.monotonic() - started)

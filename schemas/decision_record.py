@@ -45,3 +45,8 @@ class DecisionRecord(WireModel):
     chosen_source: str | None = Field(default=None, description="The PlanSource published, or None if nothing was.")
     published: bool
     stage_ms: dict[str, float] = Field(default_factory=dict, description="Per-stage wall time in milliseconds.")
+    input_offsets: dict[str, int] = Field(
+        default_factory=dict,
+        description="Highest input offset applied per 'topic/partition' when the cycle read its state "
+                    "(a backtest rebuilds exactly that state from a recorded log).",
+    )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine.llm.answer_cache import request_key
 from engine.llm.language_model import LanguageModel, answer_field
+from schemas import FraudReview, FraudScore, Transaction
 from schemas.fraud_review import ReviewDecision
 
 # Static instructions first, so a server can reuse its cached prompt prefix between cycles.
@@ -55,6 +56,24 @@ class ReviewOutcome:
     prompt_hash: str = ""
     model: str = ""
     error: str | None = None
+
+
+def review_case(tx: Transaction, score: FraudScore) -> ReviewCase | None:
+    """What a reviewer would be shown of a scored payment; None when a hard rule decided it (nothing to weigh)."""
+    if any(r.weight >= 1.0 for r in score.reasons):
+        return None
+    return ReviewCase(transaction_id=tx.transaction_id, customer_id=tx.customer_id, occurred_at=tx.occurred_at,
+                      amount=tx.amount, currency=tx.currency, merchant_name=tx.merchant_name, channel=tx.channel,
+                      score=score.score, reasons=tuple(r.text for r in score.reasons))
+
+
+def reviews_of(outcome: ReviewOutcome, cycle_at: datetime, reviewed_at: datetime) -> list[FraudReview]:
+    """The FraudReview messages of an outcome's verdicts."""
+    return [FraudReview(transaction_id=v.case.transaction_id, customer_id=v.case.customer_id, decision=v.decision,
+                        rationale=v.rationale, score=v.case.score, model=outcome.model[:200],
+                        prompt_hash=outcome.prompt_hash, reviewed_at=reviewed_at, cycle_at=cycle_at,
+                        latency_ms=round(outcome.seconds * 1000, 1))
+            for v in outcome.verdicts]
 
 
 def most_uncertain(cases: list[ReviewCase], k: int, threshold: float) -> list[ReviewCase]:
@@ -135,11 +154,11 @@ class FraudReviewer:
 
     def review(self, cases: list[ReviewCase]) -> ReviewOutcome:
         prompt = self.prompt(cases)
-        prompt_hash = hashlib.sha256(prompt.encode()).hexdigest()
+        schema = review_schema(cases, self.max_tokens)
+        prompt_hash = request_key(self.model, prompt, schema, self.max_tokens)
         started = time.monotonic()
         try:
-            completion = self.model.complete_json(prompt, review_schema(cases, self.max_tokens),
-                                                  max_tokens=self.max_tokens)
+            completion = self.model.complete_json(prompt, schema, max_tokens=self.max_tokens)
         except Exception as error:  # an unreachable or crashed model is reported, never fatal
             return ReviewOutcome(seconds=time.monotonic() - started, prompt_hash=prompt_hash,
                                  error=f"LLM failed: {error}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.llm.answer_cache import AnswerCache, CachedLanguageModel
 from engine.llm.language_model import LanguageModel
 from engine.llm.llama_cpp_model import LlamaCppModel, ModelLoadError
 from engine.llm.openai_model import OpenAICompatibleModel
@@ -27,6 +28,11 @@ def open_language_model(settings: LlmSettings) -> LanguageModel:
         )
     except ModelLoadError as error:
         raise ModelLoadError(f"ENGINE_LLM__MODEL_PATH: {error}") from error
+
+
+def open_cached_model(settings: LlmSettings, cache: AnswerCache, *, may_ask: bool = True) -> CachedLanguageModel:
+    """The configured model behind an answer cache; opened on the first miss, never when may_ask is False."""
+    return CachedLanguageModel(cache, settings.identity, (lambda: open_language_model(settings)) if may_ask else None)
 
 
 # A small decision of the shape the engine asks for: ids from an enum, bounded arrays.
