@@ -14,10 +14,9 @@ from agents.gap_guard import GapGuard, InputMessage
 from agents.summary_store import SummaryStore
 from agents.topics import RAW_BYTES, consumer_options
 from engine.settings import Settings
-from engine.state import FleetState, SourcePosition
+from engine.state import FleetState, SourcePosition, event_fleet
 from schemas import (
     DecodeError,
-    ErrorDetail,
     OrderEvent,
     TrafficEvent,
     VehicleEvent,
@@ -79,7 +78,7 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
         model = schema_for[message.topic]
         try:
             parsed = decode(model, message.value)
-            fleet_id = _partition_fleet(parsed, message.key, model.__name__)
+            fleet_id = event_fleet(parsed, message.key, model.__name__)
         except DecodeError as error:
             await reject(message, error)
             return
@@ -116,20 +115,6 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
         await guard.audit_tail(app.consumer)
 
     return FleetStateWiring(table=table, dead_letters=dead_letters, store=store, guard=guard)
-
-
-def _partition_fleet(event: WireModel, key: bytes | None, schema: str) -> str:
-    """The fleet id, which must equal the Kafka key so one fleet lives on one partition."""
-    assert isinstance(event, (OrderEvent, VehicleEvent, TrafficEvent))
-    fleet_id = event.fleet_id if not isinstance(event, TrafficEvent) else event.partition_key
-    if key is None or key.decode("utf-8", "replace") != fleet_id:
-        shown = None if key is None else key.decode("utf-8", "replace")
-        raise DecodeError(
-            schema,
-            [ErrorDetail(location="(key)", message=f"Kafka key {shown!r} must equal {fleet_id!r}",
-                         error_type="key_mismatch")],
-        )
-    return fleet_id
 
 
 async def _publish_summary(store: SummaryStore, state: FleetState) -> None:

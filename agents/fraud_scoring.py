@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -20,11 +20,12 @@ from agents.table_write import write_on_partition
 from agents.topics import RAW_BYTES, consumer_options
 from engine.fraud.drift import DriftMonitor
 from engine.fraud.features import TERMINAL_WINDOWS, CustomerHistory, TxView, compute_features
-from engine.fraud.review import ReviewCase
+from engine.fraud.intake import read_transaction
+from engine.fraud.review import ReviewCase, review_case
 from engine.fraud.risk_assessor import BlockLists, RiskAssessor
 from engine.fraud.scorer import FraudScorer
 from engine.settings import Settings
-from schemas import DecodeError, ErrorDetail, FraudLabel, FraudScore, Transaction, dead_letter, decode
+from schemas import DecodeError, FraudLabel, FraudScore, Transaction, dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class FraudScoring:
         accepted: list[tuple[Transaction, TxView, dict[str, float]]] = []
         for message in messages:
             try:
-                tx = self._validate(message, now)
+                tx = read_transaction(message.value, message.key, now, self.settings.max_future_s)
             except DecodeError as error:
                 await self.dead_letters.reject(message, error)
                 continue
@@ -144,21 +145,6 @@ class FraudScoring:
             log.error("could not write %s risk entries to Redis: %s", len(scores), error)
         return scores
 
-    def _validate(self, message: InputMessage, now: datetime) -> Transaction:
-        tx = decode(Transaction, message.value)
-        problems = []
-        key = None if message.key is None else message.key.decode("utf-8", "replace")
-        if key != tx.customer_id:
-            problems.append(ErrorDetail(location="(key)", error_type="key_mismatch",
-                                        message=f"Kafka key {key!r} must equal customer_id {tx.customer_id!r}"))
-        if tx.occurred_at > now + timedelta(seconds=self.settings.max_future_s):
-            problems.append(ErrorDetail(location="occurred_at", error_type="in_future",
-                                        message=f"{tx.occurred_at.isoformat()} is more than "
-                                                f"{self.settings.max_future_s:g} s after the time received"))
-        if problems:
-            raise DecodeError("Transaction", problems)
-        return tx
-
     def _history(self, customer_id: str) -> CustomerHistory:
         """The customer's history from the table, decoded once per table value (the cache checks identity)."""
         raw = self.table.get(customer_id.encode())
@@ -186,12 +172,10 @@ class FraudScoring:
             self.alerted.popitem(last=False)
 
     def _pool(self, tx: Transaction, score: FraudScore) -> None:
-        if any(r.weight >= 1.0 for r in score.reasons):
-            return  # decided by a hard rule: nothing for a reviewer to weigh
-        self.review_pool.append(ReviewCase(
-            transaction_id=tx.transaction_id, customer_id=tx.customer_id, occurred_at=tx.occurred_at,
-            amount=tx.amount, currency=tx.currency, merchant_name=tx.merchant_name, channel=tx.channel,
-            score=score.score, reasons=tuple(r.text for r in score.reasons)))
+        case = review_case(tx, score)
+        if case is None:
+            return
+        self.review_pool.append(case)
         if len(self.review_pool) > 2 * REVIEW_POOL:
             threshold = self.settings.alert_threshold
             self.review_pool.sort(key=lambda c: abs(c.score - threshold))

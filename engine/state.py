@@ -7,7 +7,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas import OrderEvent, TrafficEvent, VehicleEvent
+from schemas import DecodeError, ErrorDetail, OrderEvent, TrafficEvent, VehicleEvent, WireModel
 
 FleetEvent = OrderEvent | VehicleEvent | TrafficEvent
 
@@ -130,3 +130,17 @@ class FleetState(BaseModel):
     @classmethod
     def from_bytes(cls, raw: bytes) -> Self:
         return cls.model_validate_json(raw)
+
+
+def event_fleet(event: WireModel, key: bytes | None, schema: str) -> str:
+    """The fleet id of an event, which must equal its Kafka key so one fleet lives on one partition."""
+    assert isinstance(event, (OrderEvent, VehicleEvent, TrafficEvent))
+    fleet_id = event.fleet_id if not isinstance(event, TrafficEvent) else event.partition_key
+    if key is None or key.decode("utf-8", "replace") != fleet_id:
+        shown = None if key is None else key.decode("utf-8", "replace")
+        raise DecodeError(
+            schema,
+            [ErrorDetail(location="(key)", message=f"Kafka key {shown!r} must equal {fleet_id!r}",
+                         error_type="key_mismatch")],
+        )
+    return fleet_id
