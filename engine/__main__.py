@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from engine.settings import SettingsError, load_settings
 
@@ -99,6 +100,16 @@ def cmd_bench_fraud(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return run_fraud_bench(data=args.data, model=args.model, rate=args.rate, out=args.json, limit=args.limit)
+
+
+def cmd_bench_replay(args: argparse.Namespace) -> int:
+    """Backtest events/s vs parsing the same log; replay records/s vs a bare aiokafka producer."""
+    from agents.bench_replay import run_replay_bench
+
+    if not args.routes_log.is_file():
+        print(f"error: {args.routes_log} does not exist", file=sys.stderr)
+        return 2
+    return run_replay_bench(routes_log=args.routes_log, handbook=args.data, fraud_days=args.fraud_days, out=args.json)
 
 
 def cmd_fraud_block(args: argparse.Namespace) -> int:
@@ -217,6 +228,105 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Run the decision core offline over a recorded log on event time; decisions as JSON lines (no Kafka)."""
+    from engine.fraud.scorer import ModelMissingError
+    from engine.llm import ModelLoadError
+    from engine.llm.answer_cache import AnswerCache, FileAnswerCache
+    from engine.replay.backtest import run_backtest
+    from engine.replay.event_log import TruncatedLogError
+
+    settings = load_settings()
+    if not args.log.is_file():
+        print(f"error: {args.log} does not exist", file=sys.stderr)
+        return 2
+    if args.speed_kmh is not None and not 0 < args.speed_kmh <= 200:
+        print("error: --speed-kmh must be in (0, 200]", file=sys.stderr)
+        return 2
+    cache: AnswerCache | None = None
+    cache_name = args.llm_cache or str(args.log) + ".answers.jsonl"
+    if args.llm != "none":
+        if cache_name == "redis":
+            from agents.answer_store import RedisAnswerCache
+
+            cache = RedisAnswerCache(str(settings.redis_url), settings.redis_prefix, settings.llm.answer_cache_ttl_s)
+        else:
+            try:
+                cache = FileAnswerCache(Path(cache_name))
+            except ValueError as error:
+                print(f"error: LLM answer cache {error}", file=sys.stderr)
+                return 2
+    try:
+        run = run_backtest(settings, args.log, args.out, cache=cache, ask_model=args.llm == "model",
+                           reproduce=args.reproduce, strict=not args.allow_truncated, speed_kmh=args.speed_kmh)
+    except (TruncatedLogError, ModelMissingError, ModelLoadError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    events = run.summary.events
+    print(json.dumps({"out": str(args.out), **run.summary.as_dict(), "llm_cache": None if cache is None else cache_name,
+                      "llm_cache_hits": run.llm_hits, "llm_cache_misses": run.llm_misses,
+                      "seconds": round(run.seconds, 2), "events_per_s": round(events / max(run.seconds, 1e-9), 1)},
+                     indent=2))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Compare two backtests: a table of totals, a PNG of cost and unassigned per cycle (exit 1 if they differ)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine.replay.backtest_diff import BacktestDiff, BacktestResult
+
+    try:
+        diff = BacktestDiff(BacktestResult.read(args.a), BacktestResult.read(args.b))
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = diff.report()
+    table = Table(title=f"A = {args.a}   B = {args.b}")
+    for column in ("", "A", "B", "B - A"):
+        table.add_column(column, justify="right" if column else "left")
+    for name, value_a in report["totals_a"].items():
+        delta = report["delta"].get(name)
+        table.add_row(name, f"{value_a:g}", f"{report['totals_b'].get(name, float('nan')):g}",
+                      "" if delta is None else f"{delta:+g}")
+    console = Console()
+    console.print(table)
+    plot = diff.plot(args.plot or args.b.with_name(args.b.name + ".diff.png"))
+    counts = {k: report[k] for k in ("cycles_compared", "cycles_only_in_a", "cycles_only_in_b", "plans_changed",
+                                     "cost_better_in_b", "cost_worse_in_b", "fraud_scores_changed", "identical")}
+    console.print(json.dumps({**counts, "plot": str(plot)}))
+    if args.json is not None:
+        args.json.write_text(json.dumps({**report, "per_cycle": diff.per_cycle(), "plot": str(plot)}, indent=2) + "\n")
+    return 0 if report["identical"] else 1
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """Turn public data into event logs for backtests: NYC taxi trips, Liverpool bus GPS, the fraud handbook."""
+    from dataclasses import asdict
+
+    from engine.replay import datasets
+
+    events = Path("../shared/data/events")
+    try:
+        if args.source == "taxi":
+            summary: Any = datasets.taxi_log(
+                args.trips or events / "nyc_tlc_taxi_trips_2019-03_sample.csv",
+                args.zones or events / "nyc_tlc_taxi_zones.csv", args.out, borough=args.borough or None,
+                start_minute=args.start_minute, minutes=args.minutes, vehicles=args.vehicles, days=args.days)
+        elif args.source == "bus":
+            summary = datasets.bus_log(args.gps or events / "uk_bods_liverpool_bus_route14_gps.csv", args.out,
+                                       every=args.every)
+        else:
+            summary = datasets.fraud_log(args.data, args.out, first_day=args.first_day, last_day=args.last_day)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"log": str(args.out), **{k: v for k, v in asdict(summary).items() if k != "header"}},
+                     indent=2, default=str))
+    return 0
+
+
 def cmd_services(args: argparse.Namespace) -> int:
     """Start, stop or show the local Kafka and Redis."""
     from devstack.__main__ import main as devstack_main
@@ -264,6 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench_fraud.add_argument("--json", type=Path, default=None)
     bench_fraud.set_defaults(run=cmd_bench_fraud)
 
+    bench_replay = bench.add_parser("replay", help=cmd_bench_replay.__doc__)
+    bench_replay.add_argument("--routes-log", type=Path, default=Path("examples/taxi-sample.log.zst"))
+    bench_replay.add_argument("--data", type=Path, default=HANDBOOK, help="the handbook, for the payments log")
+    bench_replay.add_argument("--fraud-days", type=int, default=2, help="handbook days in the payments log")
+    bench_replay.add_argument("--json", type=Path, default=None)
+    bench_replay.set_defaults(run=cmd_bench_replay)
+
     fraud = commands.add_parser("fraud", help="fraud scoring").add_subparsers(dest="fraud", required=True)
     train = fraud.add_parser("train", help=cmd_fraud_train.__doc__)
     train.add_argument("--data", type=Path, default=HANDBOOK)
@@ -305,6 +422,52 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--progress-file", type=Path, default=None, help="resume from here; updated as it goes")
     replay.add_argument("--allow-truncated", action="store_true", help="replay an interrupted recording's part")
     replay.set_defaults(run=cmd_replay)
+
+    backtest = commands.add_parser("backtest", help=cmd_backtest.__doc__)
+    backtest.add_argument("log", type=Path, help="an event log (python -m engine record, or examples/*.log.zst)")
+    backtest.add_argument("--out", type=Path, required=True, help="the decisions file (JSON lines)")
+    backtest.add_argument("--llm", choices=["model", "cache", "none"], default="model",
+                          help="model: cached answers, the configured model on a miss (default); cache: cached "
+                               "answers only, a miss means no LLM proposal; none: decide without the LLM")
+    backtest.add_argument("--llm-cache", default=None, metavar="FILE|redis",
+                          help="answers by request hash: a JSON-lines file (default LOG.answers.jsonl) or "
+                               "`redis` (what the live worker kept)")
+    backtest.add_argument("--reproduce", action="store_true",
+                          help="decide at the cycles recorded on the log's decisions topic, on the inputs each "
+                               "had applied (reproduces a live run)")
+    backtest.add_argument("--speed-kmh", type=float, default=None, help="travel speed (default: the log's, "
+                          "else ENGINE_ROUTE__SPEED_KMH)")
+    backtest.add_argument("--allow-truncated", action="store_true", help="backtest an interrupted recording's part")
+    backtest.set_defaults(run=cmd_backtest)
+
+    diff = commands.add_parser("diff", help=cmd_diff.__doc__)
+    diff.add_argument("a", type=Path, help="a backtest's decisions file (the baseline)")
+    diff.add_argument("b", type=Path, help="another backtest's decisions file (the candidate)")
+    diff.add_argument("--plot", type=Path, default=None, help="the PNG (default: B.diff.png)")
+    diff.add_argument("--json", type=Path, default=None, help="also write the full report, per cycle, here")
+    diff.set_defaults(run=cmd_diff)
+
+    logs = commands.add_parser("logs", help=cmd_logs.__doc__).add_subparsers(dest="source", required=True)
+    taxi = logs.add_parser("taxi", help="NYC taxi pickups as orders, dropoffs as cab positions (zones placed by MDS)")
+    taxi.add_argument("--out", type=Path, required=True)
+    taxi.add_argument("--trips", type=Path, default=None)
+    taxi.add_argument("--zones", type=Path, default=None)
+    taxi.add_argument("--borough", default="Manhattan", help="'' for every borough")
+    taxi.add_argument("--start-minute", type=int, default=17 * 60, help="window start, minutes after midnight")
+    taxi.add_argument("--minutes", type=int, default=30)
+    taxi.add_argument("--vehicles", type=int, default=12)
+    taxi.add_argument("--days", type=int, default=7, help="March days laid on one day")
+    bus = logs.add_parser("bus", help="Liverpool route 14 GPS pings as vehicle positions (synthetic parcel orders)")
+    bus.add_argument("--out", type=Path, required=True)
+    bus.add_argument("--gps", type=Path, default=None)
+    bus.add_argument("--every", type=int, default=10, help="every N-th ping position becomes an order")
+    fraud_logs = logs.add_parser("fraud", help="handbook payments and their labels (7 days later)")
+    fraud_logs.add_argument("--out", type=Path, required=True)
+    fraud_logs.add_argument("--data", type=Path, default=HANDBOOK)
+    fraud_logs.add_argument("--first-day", type=int, default=0)
+    fraud_logs.add_argument("--last-day", type=int, default=None)
+    for command in (taxi, bus, fraud_logs):
+        command.set_defaults(run=cmd_logs)
 
     services = commands.add_parser("services", help=cmd_services.__doc__)
     services.add_argument("action", choices=["start", "stop", "status", "logs"])
