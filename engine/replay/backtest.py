@@ -73,6 +73,7 @@ class BacktestSummary:
     alerts: int = 0
     reviews: int = 0
     labels: int = 0
+    recorded_answers_found: int = 0  # reproduce mode: live LLM answers found in the cache by their hash
     unreproducible: int = 0  # reproduce mode: decisions whose LLM answer was not in the cache
     fraud_metrics: dict[str, float] = field(default_factory=dict)
 
@@ -95,12 +96,12 @@ class Backtest:
     """Feed it a log's records in order (run), it writes one JSON object per decision through `output`."""
 
     def __init__(self, settings: Settings, output: Output, *, llm: LanguageModel | None = None,
-                 open_assessor: Callable[[], RiskAssessor] | None = None, reproduce: bool = False,
-                 speed_kmh: float | None = None) -> None:
+                 answers: AnswerCache | None = None, open_assessor: Callable[[], RiskAssessor] | None = None,
+                 reproduce: bool = False, speed_kmh: float | None = None) -> None:
         self.settings = settings
         self.topics = settings.topics
         self.output = output
-        self.llm = llm
+        self.answers = answers  # reproduce mode reads a live decision's answer by the hash it recorded
         self.proposer = (LlmProposer(llm, max_tokens=settings.llm.max_tokens, max_orders=settings.route.llm_orders)
                          if llm is not None else None)
         self.reviewer = (FraudReviewer(llm, max_tokens=settings.llm.max_tokens)
@@ -227,12 +228,12 @@ class Backtest:
         """The LLM proposal a live decision used: its answer from the cache by the hash it recorded."""
         if live.prompt_hash is None:
             return None  # the live cycle decided without the LLM (busy or switched off)
-        cache = getattr(self.llm, "cache", None)
-        cached = cache.get(live.prompt_hash) if cache is not None else None
+        cached = self.answers.get(live.prompt_hash) if self.answers is not None else None
         if cached is None:
             if live.llm_raw_text is not None:
                 self.summary.unreproducible += 1  # it had an answer we cannot find
             return Proposal("llm", None, prompt_hash=live.prompt_hash, parse_error="LLM failed: answer not cached")
+        self.summary.recorded_answers_found += 1
         return proposal_from_answer(cached.text, live.prompt_hash)
 
     def _take_transaction(self, record: LogRecord, at: datetime) -> None:
@@ -342,7 +343,8 @@ def run_backtest(settings: Settings, log: Path, out: Path, *, cache: AnswerCache
 
     partial = out.with_name(out.name + ".partial")  # a failed run leaves no file that looks finished
     try:
-        summary = _write_backtest(settings, log, partial, header, speed, llm, open_assessor, reproduce, strict)
+        summary = _write_backtest(settings, log, partial, header, speed, llm, cache, open_assessor, reproduce,
+                                  strict)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -351,8 +353,8 @@ def run_backtest(settings: Settings, log: Path, out: Path, *, cache: AnswerCache
 
 
 def _write_backtest(settings: Settings, log: Path, partial: Path, header: dict[str, Any], speed: float | None,
-                    llm: CachedLanguageModel | None, open_assessor: Callable[[], RiskAssessor], reproduce: bool,
-                    strict: bool) -> BacktestSummary:
+                    llm: CachedLanguageModel | None, cache: AnswerCache | None,
+                    open_assessor: Callable[[], RiskAssessor], reproduce: bool, strict: bool) -> BacktestSummary:
     with partial.open("w", encoding="utf-8", newline="\n") as f:
         def write(item: dict[str, Any]) -> None:
             f.write(encode_line(item) + "\n")
@@ -363,6 +365,6 @@ def _write_backtest(settings: Settings, log: Path, partial: Path, header: dict[s
                           "solver_iterations": settings.route.solver_iterations,
                           "stability_cost": settings.route.stability_cost},
                "llm": settings.llm.identity if llm is not None else None})
-        backtest = Backtest(settings, write, llm=llm, open_assessor=open_assessor, reproduce=reproduce,
-                            speed_kmh=speed)
+        backtest = Backtest(settings, write, llm=llm, answers=cache, open_assessor=open_assessor,
+                            reproduce=reproduce, speed_kmh=speed)
         return backtest.run(EventLogReader(log, strict=strict))

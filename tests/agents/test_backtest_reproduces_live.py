@@ -63,7 +63,8 @@ def test_backtest_of_recorded_live_run_gives_the_published_decisions(
     out = tmp_path / "backtest.jsonl"
     cache = RedisAnswerCache(str(engine.settings.redis_url), engine.settings.redis_prefix, 3600)
     run = run_backtest(engine.settings, log, out, cache=cache, ask_model=False, reproduce=True)
-    assert run.summary.unreproducible == 0 and run.llm_misses == 0
+    assert run.summary.unreproducible == 0
+    assert run.summary.recorded_answers_found == sum(r.llm_raw_text is not None for r in live_records) > 0
     decided = [json.loads(line) for line in out.read_text().splitlines()]
     routes = {(item["fleet_id"], item["cycle_at"]): item for item in decided if item["kind"] == "route"}
     assert len(routes) == len(live_records)
