@@ -74,7 +74,7 @@ class BacktestSummary:
     reviews: int = 0
     labels: int = 0
     recorded_answers_found: int = 0  # reproduce mode: live LLM answers found in the cache by their hash
-    unreproducible: int = 0  # reproduce mode: decisions whose LLM answer was not in the cache
+    unreproducible: int = 0  # reproduce mode: decisions without input offsets, or whose answer is not cached
     fraud_metrics: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -214,6 +214,11 @@ class Backtest:
     def replay_recorded(self) -> None:
         """Reproduce mode: each recorded decision on the inputs it had applied, with the answer it used."""
         for live in sorted(self.recorded, key=lambda r: (r.cycle_at, r.fleet_id)):
+            if not live.input_offsets:  # written by a worker older than input_offsets: its inputs are unknown
+                self.summary.unreproducible += 1
+                self.output({"kind": "unreproducible", "decision_id": live.decision_id,
+                             "reason": "the decision record has no input offsets"})
+                continue
             state = self.fleets.get(live.fleet_id) or FleetState(fleet_id=live.fleet_id)
             for slot, queue in self.queued[live.fleet_id].items():
                 target = live.input_offsets.get(slot, -1)

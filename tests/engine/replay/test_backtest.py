@@ -17,7 +17,7 @@ from engine.replay.backtest import Backtest, run_backtest
 from engine.replay.datasets import fraud_log
 from engine.replay.event_log import EventLogReader, EventLogWriter, LogRecord
 from engine.settings import load_settings_with
-from schemas import GeoPoint, OrderEvent, TimeWindow, VehicleEvent
+from schemas import DecisionRecord, GeoPoint, OrderEvent, TimeWindow, VehicleEvent
 from tests.engine.replay.conftest import SampleRuns
 from tests.fraud_factories import DATA as HANDBOOK
 
@@ -102,3 +102,28 @@ def test_fraud_backtest_scores_like_the_offline_replay(tmp_path: Path, fraud_mod
     assert all(scores[tx_id]["model_score"] == pytest.approx(score, abs=1e-6) for tx_id, score in expected.items())
     metrics = run.summary.fraud_metrics
     assert metrics["labelled"] == len(kept) and metrics["frauds"] > 0 and 0 < metrics["pr_auc"] <= 1
+
+
+def test_reproduce_decides_on_exactly_the_recorded_inputs(tmp_path: Path) -> None:
+    """--reproduce rebuilds each recorded decision's state up to its input offsets (later orders unseen), and
+    reports a record without offsets as unreproducible instead of guessing its inputs."""
+    log = small_fleet_log(tmp_path / "l.zst")
+    at = T0 + timedelta(minutes=5)
+    seen_one = DecisionRecord(decision_id="f@a", fleet_id="f", cycle_at=at, inputs_digest="x", published=True,
+                              input_offsets={"vehicles/0": 0, "orders/0": 0})
+    legacy = seen_one.model_copy(update={"decision_id": "f@b", "cycle_at": at + timedelta(seconds=5),
+                                         "input_offsets": {}})
+    with_decisions = tmp_path / "with-decisions.zst"
+    with EventLogWriter(with_decisions) as writer:
+        for item in EventLogReader(log):
+            writer.append(item)
+        writer.append(record("decisions", 0, at, "f", seen_one.to_bytes()))
+        writer.append(record("decisions", 1, at, "f", legacy.to_bytes()))
+    out: list[dict[str, Any]] = []
+    summary = Backtest(load_settings_with({}), out.append, reproduce=True).run(EventLogReader(with_decisions))
+    [route] = [item for item in out if item["kind"] == "route"]
+    assert route["cycle_at"] == at.isoformat() and route["record"]["input_offsets"] == seen_one.input_offsets
+    planned = {stop["order_id"] for r in route["plan"]["routes"] for stop in r["stops"]}
+    assert planned == {"o1"}, "only the first order had been applied when the live cycle ran"
+    assert [item["decision_id"] for item in out if item["kind"] == "unreproducible"] == ["f@b"]
+    assert summary.unreproducible == 1
