@@ -19,12 +19,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import NewTopic
 from rich.console import Console
 
-from agents.replayer import ReplayRequest, replay
-from agents.topics import admin_client, consumer_options
+from agents.replayer import ReplayRequest, replay, replay_producer
+from agents.topics import admin_client
 from devstack import start_all
 from engine.llm.answer_cache import FileAnswerCache
 from engine.replay.backtest import run_backtest
@@ -57,19 +56,18 @@ def backtest_rate(settings: Settings, log: Path, workdir: Path) -> dict[str, Any
     run_backtest(settings, log, workdir / "warm.jsonl", cache=FileAnswerCache(cache_path), ask_model=True)
     run = run_backtest(settings, log, workdir / "timed.jsonl", cache=FileAnswerCache(cache_path), ask_model=False)
     records, parse_s = parse_rate(settings, log)
-    backtest_rate = run.summary.events / run.seconds
+    events_s = run.summary.events / run.seconds
     parse_events_s = records / parse_s
     return {"log": str(log), "events": run.summary.events, "cycles": run.summary.cycles,
             "route_decisions": run.summary.route_decisions, "transactions_scored": run.summary.transactions_scored,
             "llm_cache_hits": run.llm_hits, "llm_cache_misses": run.llm_misses,
             "backtest_seconds": round(run.seconds, 3), "backtest_cycles_s": round(run.summary.cycles / run.seconds, 2),
-            "backtest_events_s": round(backtest_rate, 1),
-            "parse_events_s": round(parse_events_s, 1), "ratio": round(backtest_rate / parse_events_s, 5)}
+            "backtest_events_s": round(events_s, 1),
+            "parse_events_s": round(parse_events_s, 1), "ratio": round(events_s / parse_events_s, 5)}
 
 
 async def _bare_producer_rate(settings: Settings, records: list[LogRecord], topic_of: dict[str, str]) -> float:
-    producer = AIOKafkaProducer(**consumer_options(settings), acks="all", enable_idempotence=True, linger_ms=5,
-                                max_batch_size=512 * 1024)
+    producer = replay_producer(settings)
     await producer.start()
     try:
         started = time.perf_counter()

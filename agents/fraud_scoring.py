@@ -21,7 +21,7 @@ from agents.topics import RAW_BYTES, consumer_options
 from engine.fraud.drift import DriftMonitor
 from engine.fraud.features import TERMINAL_WINDOWS, CustomerHistory, TxView, compute_features
 from engine.fraud.intake import read_transaction
-from engine.fraud.review import ReviewCase, review_case
+from engine.fraud.review import ReviewCase, bounded_pool, review_case
 from engine.fraud.risk_assessor import BlockLists, RiskAssessor
 from engine.fraud.scorer import FraudScorer
 from engine.settings import Settings
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 CUSTOMER_TABLE = "fraud-customers"
 PROGRESS_TABLE = "fraud-input-progress"
 ALERT_MEMORY = 200_000  # alerted transaction ids kept to match late labels (alert precision)
-REVIEW_POOL = 2_000  # uncertain cases kept between review cycles
 
 
 class DeadLetters:
@@ -176,10 +175,7 @@ class FraudScoring:
         if case is None:
             return
         self.review_pool.append(case)
-        if len(self.review_pool) > 2 * REVIEW_POOL:
-            threshold = self.settings.alert_threshold
-            self.review_pool.sort(key=lambda c: abs(c.score - threshold))
-            del self.review_pool[REVIEW_POOL:]
+        self.review_pool = bounded_pool(self.review_pool, self.settings.alert_threshold)
 
     def take_review_pool(self) -> list[ReviewCase]:
         pool, self.review_pool = self.review_pool, []

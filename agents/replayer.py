@@ -95,14 +95,19 @@ def time_ordered(records: Iterable[LogRecord], lookahead: int = LOOKAHEAD) -> It
         yield pop()
 
 
+def replay_producer(settings: Settings) -> AIOKafkaProducer:
+    """The replay's producer (the benchmark's bare baseline uses the same settings)."""
+    # Idempotence keeps order across retries; one sender loop keeps log order.
+    return AIOKafkaProducer(**consumer_options(settings), acks="all", enable_idempotence=True, linger_ms=5,
+                            max_batch_size=512 * 1024)
+
+
 async def replay(settings: Settings, request: ReplayRequest, show_progress: bool = True) -> ReplayResult:
     """Send the log's records in timestamp order, each partition's (hence each key's) order kept."""
     if request.speed is not None and request.speed <= 0:
         raise ValueError("speed must be positive (or None for as fast as possible)")
     resume_at = _resume_point(request)
-    # Idempotence keeps order across retries; one sender loop keeps log order.
-    producer = AIOKafkaProducer(**consumer_options(settings), acks="all", enable_idempotence=True, linger_ms=5,
-                                max_batch_size=512 * 1024)
+    producer = replay_producer(settings)
     await producer.start()
     reader = EventLogReader(request.log, strict=not request.allow_truncated)
     started, sent, position = time.monotonic(), 0, 0

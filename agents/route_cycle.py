@@ -82,7 +82,7 @@ class RouteCycle:
         stage_ms["llm"] = round((time.monotonic() - started) * 1000, 1)
         decision = await asyncio.to_thread(
             decide, problem, llm=proposal, previous=self.previous.get(state.fleet_id), budget=self.budget,
-            stage_ms=stage_ms,
+            stage_ms=stage_ms, input_offsets=state.applied_offsets,
         )
         started = time.monotonic()
         key = state.fleet_id.encode()
@@ -92,10 +92,8 @@ class RouteCycle:
             assert decision.chosen is not None
             self.previous[state.fleet_id] = decision.chosen.plan
         record = decision.record
-        # The offsets the state had applied: a backtest rebuilds exactly this state from a recorded log.
-        record = record.model_copy(update={
-            "stage_ms": {**record.stage_ms, "publish": round((time.monotonic() - started) * 1000, 1)},
-            "input_offsets": dict(state.applied_offsets)})
+        record = record.model_copy(update={"stage_ms": {**record.stage_ms,
+                                                        "publish": round((time.monotonic() - started) * 1000, 1)}})
         await self.decisions.send(key=key, value=record.to_bytes())
         log.info("fleet %s @ %s: %s plan, cost %s, %s unassigned", state.fleet_id, at.isoformat(),
                  record.chosen_source, decision.plan.cost if decision.plan else None,

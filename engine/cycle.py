@@ -85,8 +85,11 @@ class Decision:
 
 
 def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, budget: Budget,
-           stage_ms: dict[str, float] | None = None) -> Decision:
-    """Turn proposals into checked candidates, pick the cheapest feasible one, and explain why."""
+           stage_ms: dict[str, float] | None = None, input_offsets: dict[str, int] | None = None) -> Decision:
+    """Turn proposals into checked candidates, pick the cheapest feasible one, and explain why.
+
+    `input_offsets` (the state's applied offsets) go into the record, so a backtest can rebuild that state.
+    """
     timings = dict(stage_ms or {})
     candidates: list[Candidate] = []
     summaries: list[CandidateSummary] = []
@@ -133,6 +136,7 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
         llm_raw_text=(llm.raw_text[:100_000] if llm and llm.raw_text is not None else None),
         llm_parse_ok=(llm.plan is not None) if llm else None,
         candidates=summaries, chosen_source=None, published=False, stage_ms=timings,
+        input_offsets=dict(input_offsets or {}),
     )
     if not candidates:
         return Decision(None, record, None, candidates)

@@ -21,6 +21,7 @@ Answer with JSON only: {"reviews": {"<transaction_id>": {"decision": "...", "rat
 one entry per case; write the rationale in plain ASCII without double quotes or backslashes.
 """
 MERCHANT_LIMIT = 40
+REVIEW_POOL = 2_000  # uncertain cases kept between review cycles
 DECISIONS: tuple[ReviewDecision, ...] = ("fraud", "genuine", "unsure")
 
 
@@ -79,6 +80,11 @@ def reviews_of(outcome: ReviewOutcome, cycle_at: datetime, reviewed_at: datetime
 def most_uncertain(cases: list[ReviewCase], k: int, threshold: float) -> list[ReviewCase]:
     """The k cases whose score is closest to the alert threshold (ties: earlier payment first)."""
     return sorted(cases, key=lambda c: (abs(c.score - threshold), c.occurred_at, c.transaction_id))[:k]
+
+
+def bounded_pool(pool: list[ReviewCase], threshold: float) -> list[ReviewCase]:
+    """The pool between review cycles, cut to the REVIEW_POOL most uncertain once it holds twice that."""
+    return most_uncertain(pool, REVIEW_POOL, threshold) if len(pool) > 2 * REVIEW_POOL else pool
 
 
 def describe(cases: list[ReviewCase]) -> str:

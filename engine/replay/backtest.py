@@ -23,7 +23,7 @@ from engine.cycle import Budget, decide
 from engine.fraud.features import FeatureBuilder, TxView
 from engine.fraud.intake import read_transaction
 from engine.fraud.metrics import detection_metrics
-from engine.fraud.review import FraudReviewer, ReviewCase, most_uncertain, review_case, reviews_of
+from engine.fraud.review import FraudReviewer, ReviewCase, bounded_pool, most_uncertain, review_case, reviews_of
 from engine.fraud.risk_assessor import BlockLists, RiskAssessor
 from engine.fraud.scorer import FraudScorer
 from engine.llm.answer_cache import AnswerCache, CachedLanguageModel
@@ -49,7 +49,6 @@ from schemas import (
 )
 
 FRAUD_BATCH = 500  # payments scored per model call; features are computed one by one, so results do not change
-REVIEW_POOL = 2_000  # uncertain cases kept between review cycles (as live)
 
 Output = Callable[[dict[str, Any]], None]
 
@@ -199,14 +198,15 @@ class Backtest:
         if not recorded and self.proposer is not None:
             proposal = self.proposer.propose(problem)
         previous = self.previous.get(state.fleet_id) or Plan.of({})
-        decision = decide(problem, llm=proposal, previous=previous, budget=self.budget)
+        decision = decide(problem, llm=proposal, previous=previous, budget=self.budget,
+                          input_offsets=state.applied_offsets)
         if decision.plan is not None:
             assert decision.chosen is not None
             self.previous[state.fleet_id] = decision.chosen.plan
             self.summary.plans_published += 1
         self.summary.route_decisions += 1
         # Timings are the one thing that differs between runs: they are left out of the file.
-        record = decision.record.model_copy(update={"stage_ms": {}, "input_offsets": dict(state.applied_offsets)})
+        record = decision.record.model_copy(update={"stage_ms": {}})
         self.output({"kind": "route", "fleet_id": state.fleet_id, "cycle_at": at.isoformat(),
                      "plan": decision.plan.model_dump(mode="json") if decision.plan else None,
                      "record": record.model_dump(mode="json")})
@@ -289,10 +289,7 @@ class Backtest:
             case = review_case(tx, score)
             if case is not None:
                 fraud.pool.append(case)
-        if len(fraud.pool) > 2 * REVIEW_POOL:
-            threshold = self.settings.fraud.alert_threshold
-            fraud.pool.sort(key=lambda c: (abs(c.score - threshold), c.transaction_id))
-            del fraud.pool[REVIEW_POOL:]
+        fraud.pool = bounded_pool(fraud.pool, self.settings.fraud.alert_threshold)
 
     def _review(self, at: datetime) -> None:
         pool, self.fraud.pool = self.fraud.pool, []

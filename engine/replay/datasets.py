@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.fraud.dataset import read_handbook
+from engine.fraud.dataset import LABEL_DELAY, read_handbook
 from engine.replay.event_log import EventLogWriter, LogRecord
 from engine.travel import StraightLineTravel, haversine_m
 from schemas import FraudLabel, GeoPoint, OrderEvent, TimeWindow, Transaction, VehicleEvent, WireModel
@@ -417,8 +417,8 @@ class FraudLogSummary:
 
 
 def fraud_log(handbook_csv: Path, out: Path, *, first_day: int = 0, last_day: int | None = None,
-              label_delay_days: float = 7, topics: tuple[str, str] = ("transactions", "fraud-labels"),
-              ) -> FraudLogSummary:
+              label_delay_days: float = LABEL_DELAY / timedelta(days=1),
+              topics: tuple[str, str] = ("transactions", "fraud-labels")) -> FraudLogSummary:
     """Write handbook rows of days [first_day, last_day] as transactions, and their labels delay days later."""
     rows = [r for r in read_handbook(handbook_csv)
             if r.day >= first_day and (last_day is None or r.day <= last_day)]
