@@ -12,4 +12,4 @@ COPY models/__init__.py models/tiny_granite.py models/
 COPY devstack devstack
 # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and would reuse a build for other flags.
 RUN CMAKE_ARGS="$LLAMA_CMAKE_ARGS" pip install --no-cache-dir -c constraints.txt .
-CMD ["python", "-m", "engine", "worker"]
+CMD ["engine", "worker"]

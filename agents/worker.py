@@ -7,14 +7,15 @@ import logging
 
 import faust
 
-from agents.app import create_app
-from agents.fleet_state import install_fleet_state
-from agents.fraud_metrics import FraudMetrics
-from agents.fraud_review import install_fraud_review
-from agents.fraud_scoring import install_fraud_scoring
-from agents.route_cycle import install_route_cycle
-from agents.summary_store import SummaryStore
-from agents.topics import ensure_topics
+from agents.fraud.prometheus import FraudMetrics
+from agents.fraud.review import install_fraud_review
+from agents.fraud.scoring import install_fraud_scoring
+from agents.kafka.app import create_app
+from agents.kafka.topics import ensure_topics
+from agents.llm.worker_model import open_worker_model
+from agents.routes.fleet_state import install_fleet_state
+from agents.routes.route_cycle import install_route_cycle
+from agents.routes.summary_store import SummaryStore
 from engine.fraud.scorer import FraudScorer
 from engine.settings import Settings
 
@@ -24,14 +25,17 @@ def build_worker_app(settings: Settings) -> faust.App:
     app = create_app(settings)
     store = SummaryStore(str(settings.redis_url), settings.redis_prefix)
     wiring = install_fleet_state(app, settings, store)
+    reviews = settings.fraud.enabled and settings.fraud.review_enabled
+    users = [name for name, on in (("the route cycle", settings.route.enabled), ("the fraud review", reviews)) if on]
+    model = open_worker_model(app, settings, users) if users else None  # one copy, loaded now (fail fast)
     if settings.route.enabled:
-        install_route_cycle(app, settings, wiring.table)
+        install_route_cycle(app, settings, wiring.table, model)
     if settings.fraud.enabled:
         metrics = FraudMetrics()
         metrics.install_page(app)
         fraud = install_fraud_scoring(app, settings, metrics)
-        if settings.fraud.review_enabled:
-            install_fraud_review(app, settings, fraud.scoring, metrics)
+        if model is not None and reviews:
+            install_fraud_review(app, settings, fraud.scoring, metrics, model)
     return app
 
 

@@ -1,4 +1,4 @@
-"""WorkerProcess: `python -m engine worker` as a child process (used by the demo and the tests)."""
+"""WorkerProcess: `python -m agents worker` as a child process (used by the demo and the tests)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class WorkerProcess:
             log.write(f"\n{marker}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "engine", "worker"],
+                [sys.executable, "-m", "agents", "worker"],
                 cwd=PROJECT_ROOT,
                 env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
                 stdout=log,

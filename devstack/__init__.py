@@ -1,4 +1,8 @@
-"""Local Apache Kafka and Redis for development, tests and the demo (no Docker needed)."""
+"""Local Apache Kafka and Redis for development, tests and the demo (no Docker needed).
+
+`service` is the base (a child process with a pid file and a log), `kafka` and `redis` the two services,
+`stack` starts and stops them together. Imports nothing of this project outside `devstack/`.
+"""
 
 from devstack.stack import Service, ServiceError, all_services, start_all, status_all, stop_all
 

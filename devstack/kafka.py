@@ -10,7 +10,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from devstack.stack import CACHE_DIR, STATE_DIR, Service, ServiceError, port_open
+from devstack.service import CACHE_DIR, STATE_DIR, Service, ServiceError, port_open
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from devstack.stack import STATE_DIR, Service, ServiceError
+from devstack.service import STATE_DIR, Service, ServiceError
 
 
 class Redis(Service):

@@ -1,4 +1,8 @@
-"""Wire formats: every message on every topic is one of these pydantic models."""
+"""Wire formats: every message on every topic is one of these pydantic models.
+
+The bottom floor: one module per message, plus decoding and dead-letter helpers. It imports pydantic only,
+nothing of this project outside `schemas/`.
+"""
 
 from schemas.dead_letter import DeadLetter, ErrorDetail
 from schemas.decision_record import CandidateSummary, DecisionRecord, Violation

@@ -8,7 +8,7 @@ echo "==> starting Kafka and Redis (python -m devstack start)"
 .venv/bin/python -m devstack start
 echo "==> ruff and mypy"
 .venv/bin/ruff check .
-.venv/bin/mypy engine agents schemas models devstack
+.venv/bin/mypy engine agents schemas models devstack benchmarks
 echo "==> pytest"
 set +e
 .venv/bin/python -m pytest "$@"

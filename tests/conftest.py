@@ -33,7 +33,7 @@ def engine(services: None, tmp_path: Path) -> IsolatedEngine:
 
 @pytest.fixture
 def worker(engine: IsolatedEngine, tmp_path: Path) -> Iterator[WorkerProcess]:
-    """A real `python -m engine worker` process for this test's engine (stopped afterwards)."""
+    """A real `engine worker` process for this test's engine (stopped afterwards)."""
     process = WorkerProcess(engine, tmp_path / "worker.log")
     yield process
     if process.process is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from engine.fraud.dataset import read_handbook, replay_features
 from engine.fraud.drift import reference_distribution
+from engine.fraud.handbook import read_handbook, replay_features
 from engine.fraud.scorer import FraudScorer
 from schemas import FraudLabel, Transaction
 

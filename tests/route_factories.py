@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.problem import Problem, Stop, Vehicle
-from engine.travel import StraightLineTravel
+from engine.routes.problem import Problem, Stop, Vehicle
+from engine.routes.travel import StraightLineTravel
 from schemas import PlanePoint
 from tests.factories import T0
 

@@ -15,7 +15,7 @@ from typing import Any
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.topics import topic_partitions
+from agents.kafka.topics import topic_partitions
 from agents.worker_process import WorkerProcess as AgentWorkerProcess
 from engine.settings import Settings, load_settings_with
 

@@ -24,7 +24,7 @@ def test_services_present() -> None:
     services = compose()["services"]
     assert {"kafka", "redis", "worker", "llm"} <= set(services)
     assert services["llm"]["profiles"] == ["llm-server"]
-    assert services["worker"]["command"] == ["python", "-m", "engine", "worker"]
+    assert services["worker"]["command"] == ["engine", "worker"]
 
 
 def test_worker_uses_only_real_settings() -> None:

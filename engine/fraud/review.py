@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.llm.answer_cache import request_key
+from engine.llm.ask import ask
 from engine.llm.language_model import LanguageModel, answer_field
 from schemas import FraudReview, FraudScore, Transaction
 from schemas.fraud_review import ReviewDecision
@@ -87,7 +86,7 @@ def bounded_pool(pool: list[ReviewCase], threshold: float) -> list[ReviewCase]:
     return most_uncertain(pool, REVIEW_POOL, threshold) if len(pool) > 2 * REVIEW_POOL else pool
 
 
-def describe(cases: list[ReviewCase]) -> str:
+def case_lines(cases: list[ReviewCase]) -> str:
     """One line per case; free text is JSON-quoted and cut so it reads as a value, never as prompt text."""
     lines = ["Cases:"]
     for c in cases:
@@ -156,21 +155,16 @@ class FraudReviewer:
         self.max_tokens = max_tokens
 
     def prompt(self, cases: list[ReviewCase]) -> str:
-        return INSTRUCTIONS + "\n" + describe(cases) + "\nJSON:"
+        return INSTRUCTIONS + "\n" + case_lines(cases) + "\nJSON:"
 
     def review(self, cases: list[ReviewCase]) -> ReviewOutcome:
-        prompt = self.prompt(cases)
-        schema = review_schema(cases, self.max_tokens)
-        prompt_hash = request_key(self.model, prompt, schema, self.max_tokens)
-        started = time.monotonic()
+        answer = ask(self.model, self.prompt(cases), review_schema(cases, self.max_tokens), self.max_tokens)
+        if answer.completion is None:
+            return ReviewOutcome(seconds=answer.seconds, prompt_hash=answer.request_hash, error=answer.error)
+        text = answer.completion.text
+        outcome = ReviewOutcome(seconds=answer.seconds, raw_text=text, prompt_hash=answer.request_hash,
+                                model=answer.completion.model)
         try:
-            completion = self.model.complete_json(prompt, schema, max_tokens=self.max_tokens)
-        except Exception as error:  # an unreachable or crashed model is reported, never fatal
-            return ReviewOutcome(seconds=time.monotonic() - started, prompt_hash=prompt_hash,
-                                 error=f"LLM failed: {error}")
-        outcome = ReviewOutcome(seconds=time.monotonic() - started, raw_text=completion.text,
-                                prompt_hash=prompt_hash, model=completion.model)
-        try:
-            return ReviewOutcome(**{**outcome.__dict__, "verdicts": parse_reviews(completion.text, cases)})
+            return ReviewOutcome(**{**outcome.__dict__, "verdicts": parse_reviews(text, cases)})
         except ValueError as error:
             return ReviewOutcome(**{**outcome.__dict__, "error": str(error)})

@@ -91,7 +91,7 @@ class FraudScorer:
             folder = folder / (folder / "LATEST").read_text().strip()
         if not (folder / "metadata.json").is_file() or not (folder / "model.txt").is_file():
             raise ModelMissingError(
-                f"no fraud model in {folder} (train one with `python -m engine fraud train`, "
+                f"no fraud model in {folder} (train one with `engine fraud train`, "
                 "or point ENGINE_FRAUD__MODEL_DIR at a model folder)"
             )
         metadata = json.loads((folder / "metadata.json").read_text())

@@ -1,4 +1,4 @@
-"""`python -m engine fraud train`: time-split training on the handbook data, metrics against the rules."""
+"""`engine fraud train`: time-split training on the handbook data, metrics against the rules."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.fraud.dataset import LABEL_DELAY, read_handbook, replay_features
+from engine.fraud.detection_metrics import detection_metrics
 from engine.fraud.drift import reference_distribution
-from engine.fraud.metrics import detection_metrics
+from engine.fraud.handbook import LABEL_DELAY, read_handbook, replay_features
 from engine.fraud.rules import rules_score
 from engine.fraud.scorer import FraudScorer
 

@@ -34,7 +34,7 @@ class AnswerMissingError(LookupError):
 
 
 class AnswerCache(Protocol):
-    """Where answers are kept: a JSON-lines file here, Redis in agents/answer_store.py."""
+    """Where answers are kept: a JSON-lines file here, Redis in agents/llm/answer_store.py."""
 
     def get(self, key: str) -> Completion | None:
         """The answer stored for key, or None."""

@@ -1,7 +1,7 @@
 """Backtest: the live decision core run offline over a recorded log, on an event-time clock, deterministically.
 
 Routes: order/vehicle/traffic events build FleetStates exactly as the live agent does; every cycle of event time
-each fleet is decided by `engine.cycle.decide` with work budgets (no time limits), LLM answers from a cache.
+each fleet is decided by `engine.routes.decide.decide` with work budgets (no time limits), LLM answers from a cache.
 Fraud: payments are validated, featurised and scored by the same functions as the live agent; labels in the log
 feed the terminal features and the final metrics; the most uncertain cases are reviewed every cycle.
 With `reproduce`, the cycles are the ones a live worker recorded on the decisions topic, each on exactly the
@@ -19,32 +19,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.cycle import Budget, decide
+from engine.fraud.detection_metrics import detection_metrics
 from engine.fraud.features import FeatureBuilder, TxView
 from engine.fraud.intake import read_transaction
-from engine.fraud.metrics import detection_metrics
 from engine.fraud.review import FraudReviewer, ReviewCase, bounded_pool, most_uncertain, review_case, reviews_of
 from engine.fraud.risk_assessor import BlockLists, RiskAssessor
 from engine.fraud.scorer import FraudScorer
 from engine.llm.answer_cache import AnswerCache, CachedLanguageModel
 from engine.llm.language_model import LanguageModel
-from engine.plan import Plan
-from engine.problem import build_problem
-from engine.proposers import LlmProposer, Proposal, proposal_from_answer
 from engine.replay.event_clock import EventClock
 from engine.replay.event_log import EventLogReader, LogRecord, read_header
+from engine.routes.decide import Budget, decide
+from engine.routes.llm_proposer import LlmProposer, Proposal, proposal_from_answer
+from engine.routes.plan import Plan
+from engine.routes.problem import build_problem
+from engine.routes.state import FleetEvent, FleetState, SourcePosition, fleet_input_schemas, read_fleet_event
+from engine.routes.travel import StraightLineTravel
 from engine.settings import Settings
-from engine.state import FleetEvent, FleetState, SourcePosition, event_fleet
-from engine.travel import StraightLineTravel
 from schemas import (
     DecisionRecord,
     DecodeError,
     FraudLabel,
-    OrderEvent,
-    TrafficEvent,
     Transaction,
-    VehicleEvent,
-    WireModel,
     decode,
 )
 
@@ -115,8 +111,7 @@ class Backtest:
         self.previous: dict[str, Plan] = {}
         self.fraud = _FraudState()
         self.summary = BacktestSummary()
-        self.schema_for: dict[str, type[WireModel]] = {
-            self.topics.orders: OrderEvent, self.topics.vehicles: VehicleEvent, self.topics.traffic: TrafficEvent}
+        self.schema_for = fleet_input_schemas(self.topics)
         # reproduce: inputs wait per fleet and per topic/partition until a recorded decision asks for them
         self.queued: dict[str, dict[str, deque[tuple[int, FleetEvent, SourcePosition]]]] = defaultdict(
             lambda: defaultdict(deque))
@@ -166,14 +161,11 @@ class Backtest:
                      "offset": record.offset, "error": str(error)[:1000]})
 
     def _take_fleet_event(self, record: LogRecord) -> None:
-        model = self.schema_for[record.topic]
         try:
-            event = decode(model, record.value)
-            fleet_id = event_fleet(event, record.key, model.__name__)
+            event, fleet_id = read_fleet_event(self.schema_for[record.topic], record.value, record.key)
         except DecodeError as error:
             self._dead_letter(record, error)
             return
-        assert isinstance(event, (OrderEvent, VehicleEvent, TrafficEvent))
         source = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
         if self.reproduce:
             self.queued[fleet_id][f"{record.topic}/{record.partition}"].append((record.offset, event, source))

@@ -38,7 +38,7 @@ class BacktestResult:
 
     @classmethod
     def read(cls, path: Path) -> BacktestResult:
-        """Parse a `python -m engine backtest` output; ValueError names the file and line of anything else."""
+        """Parse a `engine backtest` output; ValueError names the file and line of anything else."""
         result = cls(path)
         with path.open(encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
@@ -48,7 +48,7 @@ class BacktestResult:
                 except (ValueError, KeyError, TypeError) as error:
                     raise ValueError(f"{path}:{number}: not a backtest decision line ({error!r})") from error
         if not result.header:
-            raise ValueError(f"{path}: no backtest header line (is it a `python -m engine backtest` output?)")
+            raise ValueError(f"{path}: no backtest header line (is it a `engine backtest` output?)")
         if not result.summary:
             raise ValueError(f"{path}: no summary line: the backtest did not finish")
         return result

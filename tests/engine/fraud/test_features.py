@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.fraud.dataset import LABEL_DELAY, LabelledTx, read_handbook, replay_features
 from engine.fraud.features import FEATURE_NAMES, CustomerHistory, FeatureBuilder, TxView, vector
+from engine.fraud.handbook import LABEL_DELAY, LabelledTx, read_handbook, replay_features
 
 T0 = datetime(2018, 4, 1, tzinfo=UTC)
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "fraud" / "handbook_sim_2018-04-01_to_2018-04-28.csv"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.fraud.dataset import read_handbook, replay_features
 from engine.fraud.features import vector
+from engine.fraud.handbook import read_handbook, replay_features
 from engine.fraud.scorer import FraudScorer
 from tests.fraud_factories import DATA
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.fraud.dataset import read_handbook, replay_features
+from engine.fraud.handbook import read_handbook, replay_features
 from engine.fraud.rules import rule_hits, rules_score
 from engine.fraud.scorer import FraudScorer
 

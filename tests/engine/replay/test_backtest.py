@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.fraud.dataset import read_handbook, replay_features
+from engine.fraud.handbook import read_handbook, replay_features
 from engine.fraud.risk_assessor import BlockLists, RiskAssessor
 from engine.fraud.scorer import FraudScorer
 from engine.replay.backtest import Backtest, run_backtest

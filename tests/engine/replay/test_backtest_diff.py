@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.__main__ import main
+from agents.cli.main import main
 from engine.replay.backtest_diff import BacktestDiff, BacktestResult
 from tests.engine.replay.conftest import SampleRuns
 
@@ -33,7 +33,7 @@ def test_diff_of_identical_runs_reports_no_difference(sample_runs: SampleRuns) -
 
 def test_diff_command_writes_table_png_and_exit_code(sample_runs: SampleRuns, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """`python -m engine diff` exits 1 on a difference (0 when equal) and writes a PNG plot and a JSON report."""
+    """`engine diff` exits 1 on a difference (0 when equal) and writes a PNG plot and a JSON report."""
     plot, report = tmp_path / "d.png", tmp_path / "d.json"
     code = main(["diff", str(sample_runs.first), str(sample_runs.small_budget), "--plot", str(plot),
                  "--json", str(report)])

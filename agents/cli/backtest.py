@@ -1,0 +1,72 @@
+"""`engine backtest`: the decision core offline over a recorded log, on event time."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from agents.cli.errors import UsageError, existing_file
+from agents.cli.parsing import Commands
+from agents.llm.answer_store import RedisAnswerCache
+from engine.fraud.scorer import ModelMissingError
+from engine.llm import ModelLoadError
+from engine.llm.answer_cache import AnswerCache, FileAnswerCache
+from engine.replay.backtest import run_backtest
+from engine.replay.event_log import TruncatedLogError
+from engine.settings import Settings, load_settings
+
+
+def _answer_cache(settings: Settings, args: argparse.Namespace) -> tuple[AnswerCache | None, str]:
+    """The LLM answer cache the options name (None with --llm none) and its name for the report."""
+    name = args.llm_cache or str(args.log) + ".answers.jsonl"
+    if args.llm == "none":
+        return None, name
+    if name == "redis":
+        return RedisAnswerCache(str(settings.redis_url), settings.redis_prefix, settings.llm.answer_cache_ttl_s), name
+    try:
+        return FileAnswerCache(Path(name)), name
+    except ValueError as error:
+        raise UsageError(f"LLM answer cache {error}") from error
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the decision core offline over a recorded log on event time; decisions as JSON lines (no Kafka)."""
+    settings = load_settings()
+    existing_file(args.log)
+    if not args.out.parent.is_dir():
+        raise UsageError(f"--out {args.out}: folder {args.out.parent} does not exist (create it first)")
+    if args.speed_kmh is not None and not 0 < args.speed_kmh <= 200:
+        raise UsageError("--speed-kmh must be in (0, 200]")
+    cache, cache_name = _answer_cache(settings, args)
+    try:
+        result = run_backtest(settings, args.log, args.out, cache=cache, ask_model=args.llm == "model",
+                              reproduce=args.reproduce, strict=not args.allow_truncated, speed_kmh=args.speed_kmh)
+    except (TruncatedLogError, ModelMissingError, ModelLoadError, ValueError) as error:
+        raise UsageError(str(error)) from error
+    events = result.summary.events
+    print(json.dumps({"out": str(args.out), **result.summary.as_dict(),
+                      "llm_cache": None if cache is None else cache_name,
+                      "llm_cache_hits": result.llm_hits, "llm_cache_misses": result.llm_misses,
+                      "seconds": round(result.seconds, 2),
+                      "events_per_s": round(events / max(result.seconds, 1e-9), 1)}, indent=2))
+    return 0
+
+
+def add_to(commands: Commands) -> None:
+    backtest = commands.add_parser("backtest", help=run.__doc__)
+    backtest.add_argument("log", type=Path, help="an event log (engine record, or examples/*.log.zst)")
+    backtest.add_argument("--out", type=Path, required=True, help="the decisions file (JSON lines)")
+    backtest.add_argument("--llm", choices=["model", "cache", "none"], default="model",
+                          help="model: cached answers, the configured model on a miss (default); cache: cached "
+                               "answers only, a miss means no LLM proposal; none: decide without the LLM")
+    backtest.add_argument("--llm-cache", default=None, metavar="FILE|redis",
+                          help="answers by request hash: a JSON-lines file (default LOG.answers.jsonl) or "
+                               "`redis` (what the live worker kept)")
+    backtest.add_argument("--reproduce", action="store_true",
+                          help="decide at the cycles recorded on the log's decisions topic, on the inputs each "
+                               "had applied (reproduces a live run)")
+    backtest.add_argument("--speed-kmh", type=float, default=None, help="travel speed (default: the log's, "
+                          "else ENGINE_ROUTE__SPEED_KMH)")
+    backtest.add_argument("--allow-truncated", action="store_true", help="backtest an interrupted recording's part")
+    backtest.set_defaults(run=run)

@@ -1,0 +1,48 @@
+"""The `engine` console script: one parser, one module per command group, one way to report user errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agents.cli import (
+    backtest,
+    bench,
+    demo,
+    diff,
+    fraud,
+    llm_check,
+    logs,
+    record,
+    replay,
+    schema,
+    services,
+    worker,
+)
+from agents.cli.errors import UsageError
+from engine.settings import SettingsError
+
+COMMAND_GROUPS = (schema, worker, demo, bench, fraud, llm_check, record, replay, backtest, diff, logs, services)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="engine", description="Streaming real-time decision engine.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for group in COMMAND_GROUPS:
+        group.add_to(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; a settings or usage error prints one line and returns 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except (SettingsError, UsageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""DeadLetters: the one writer of rejected inputs (reason, original bytes, source position) for every agent."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import faust
+
+from agents.kafka.gap_guard import InputMessage
+from schemas import DecodeError, dead_letter
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetters:
+    """Sends a rejected input to the dead-letter topic, with the error in a header; `counted` sees its topic."""
+
+    def __init__(self, topic: faust.TopicT, counted: Callable[[str], None] | None = None) -> None:
+        self.topic = topic
+        self.counted = counted
+
+    async def reject(self, message: InputMessage, error: DecodeError) -> None:
+        record = dead_letter(error, source_topic=message.topic, value=message.value, key=message.key,
+                             partition=message.partition, offset=message.offset)
+        headers = {"error": str(error)[:1000].encode(), "source-topic": message.topic.encode()}
+        await self.topic.send(key=message.key, value=record.to_bytes(), headers=headers)
+        if self.counted is not None:
+            self.counted(message.topic)
+        log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)

@@ -1,0 +1,99 @@
+"""`python -m benchmarks routes|stream|fraud|replay` (also `engine bench ...`): benchmarks that print JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agents.cli.errors import UsageError, existing_file
+from agents.cli.parsing import HANDBOOK, positive_float, positive_int
+from engine.fraud.scorer import FraudScorer, ModelMissingError
+
+
+def run_routes(args: argparse.Namespace) -> int:
+    """Solve Solomon VRPTW instances and compare with the best known costs."""
+    from benchmarks.routes import main as bench_routes
+
+    for path in args.instances:
+        existing_file(path, "--instances")
+    return bench_routes(args.instances, args.seconds, args.json)
+
+
+def run_stream(args: argparse.Namespace) -> int:
+    """Run route cycles on the real pipeline (Kafka, Faust, Redis, llama.cpp) and report deadlines kept."""
+    from benchmarks.stream import run_stream_bench
+
+    return run_stream_bench(vehicles=args.vehicles, orders=args.orders, cycles=args.cycles,
+                            cycle_seconds=args.cycle_seconds, model=existing_file(args.model, "--model"),
+                            out=args.json)
+
+
+def run_fraud(args: argparse.Namespace) -> int:
+    """Stream the handbook's test days through Kafka, Faust and Redis; detection, latency and throughput."""
+    from benchmarks.fraud import run_fraud_bench
+
+    existing_file(args.data, "--data")
+    try:
+        FraudScorer.load(args.model)
+    except ModelMissingError as error:
+        raise UsageError(str(error)) from error
+    return run_fraud_bench(data=args.data, model=args.model, rate=args.rate, out=args.json, limit=args.limit)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Backtest events/s vs parsing the same log; replay records/s vs a bare aiokafka producer."""
+    from benchmarks.replay import run_replay_bench
+
+    return run_replay_bench(routes_log=existing_file(args.routes_log, "--routes-log"), handbook=args.data,
+                            fraud_days=args.fraud_days, out=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="engine bench", description=__doc__)
+    bench = parser.add_subparsers(dest="bench", required=True)
+    routes = bench.add_parser("routes", help=run_routes.__doc__)
+    routes.add_argument("--instances", type=Path, nargs="+", required=True, help="Solomon .txt files")
+    routes.add_argument("--seconds", type=positive_float, default=10.0, help="time budget per instance")
+    routes.add_argument("--json", type=Path, default=None, help="write the per-instance results here")
+    routes.set_defaults(run=run_routes)
+
+    stream = bench.add_parser("stream", help=run_stream.__doc__)
+    stream.add_argument("--vehicles", type=positive_int, default=20)
+    stream.add_argument("--orders", type=positive_int, default=200)
+    stream.add_argument("--cycles", type=positive_int, default=8)
+    stream.add_argument("--cycle-seconds", type=positive_float, default=15.0)
+    stream.add_argument("--model", type=Path, default=Path("models/tiny-granite-hybrid-q4_k_m.gguf"))
+    stream.add_argument("--json", type=Path, default=None)
+    stream.set_defaults(run=run_stream)
+
+    fraud = bench.add_parser("fraud", help=run_fraud.__doc__)
+    fraud.add_argument("--data", type=Path, default=HANDBOOK)
+    fraud.add_argument("--model", type=Path, default=Path("models/fraud"),
+                       help="model folder, or a folder of versions with LATEST (engine fraud train)")
+    fraud.add_argument("--rate", type=positive_float, default=1000.0, help="payments per second in the measured phase")
+    fraud.add_argument("--limit", type=positive_int, default=None, help="read only the first N payments")
+    fraud.add_argument("--json", type=Path, default=None)
+    fraud.set_defaults(run=run_fraud)
+
+    replay = bench.add_parser("replay", help=run_replay.__doc__)
+    replay.add_argument("--routes-log", type=Path, default=Path("examples/taxi-sample.log.zst"))
+    replay.add_argument("--data", type=Path, default=HANDBOOK, help="the handbook, for the payments log")
+    replay.add_argument("--fraud-days", type=positive_int, default=2, help="handbook days in the payments log")
+    replay.add_argument("--json", type=Path, default=None)
+    replay.set_defaults(run=run_replay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The set-up every streaming benchmark shares: local services up, settings and topics private to one run."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from devstack import start_all
+from devstack.stack import LOG_DIR
+from engine.settings import Settings, load_settings_with
+
+
+@dataclass(frozen=True)
+class BenchEnvironment:
+    """One benchmark run: its environment variables (for worker processes), settings, and where logs go."""
+
+    run_id: str
+    env: dict[str, str]
+    settings: Settings
+
+    def log_file(self, name: str) -> Path:
+        return LOG_DIR / f"{self.run_id}-{name}.log"
+
+
+def bench_environment(console: Console, kind: str, topics: tuple[str, ...], **settings: str) -> BenchEnvironment:
+    """Start Kafka and Redis if needed; app id, Redis prefix, data folder and `topics` named for this run only."""
+    for line in start_all():
+        console.print(line)
+    run_id = f"bench-{kind}-{uuid.uuid4().hex[:6]}"
+    env = {"ENGINE_APP_ID": run_id, "ENGINE_REDIS_PREFIX": run_id, "ENGINE_DATA_DIR": str(LOG_DIR.parent / run_id)}
+    for name in topics:
+        env[f"ENGINE_TOPICS__{name.upper()}"] = f"{run_id}-{name.replace('_', '-')}"
+    env.update(settings)
+    return BenchEnvironment(run_id, env, load_settings_with(env))
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile by nearest rank (NaN for no values); shared by the benchmarks."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")

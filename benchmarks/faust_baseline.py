@@ -1,0 +1,44 @@
+"""A bare Faust agent that copies a topic (consume, then send with the app's producer): the Faust ceiling.
+
+Run by `engine bench fraud` as `python -m benchmarks.faust_baseline worker` with the topic,
+the message count and a result file in the environment; it writes messages per second there and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import faust
+
+TOPIC = os.environ.get("BASELINE_TOPIC", "transactions")
+COUNT = int(os.environ.get("BASELINE_COUNT", "10000"))
+RESULT = Path(os.environ.get("BASELINE_RESULT", "baseline.json"))
+
+app = faust.App(f"faust-baseline-{uuid.uuid4().hex[:6]}", broker=os.environ.get("BASELINE_BROKER", "kafka://127.0.0.1:9092"),
+                store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest", autodiscover=False,
+                producer_max_batch_size=1_048_576, producer_linger=0.002)
+source = app.topic(TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+@app.agent(source)
+async def copy(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    seen, started = 0, None
+    async for events in stream.take_events(500, within=0.005):  # type: ignore[attr-defined]
+        started = started or time.perf_counter()
+        for event in events:
+            await app.producer.send(f"{TOPIC}-faust-copy", event.message.key, event.message.value, None, None, None)
+        seen += len(events)
+        if seen >= COUNT:
+            await app.producer.flush()
+            RESULT.write_text(json.dumps({"messages": seen, "tx_s": seen / (time.perf_counter() - started)}))
+            os._exit(0)  # the measurement is written; skip Faust's slow shutdown
+        yield None
+
+
+if __name__ == "__main__":
+    app.main()

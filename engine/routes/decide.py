@@ -1,0 +1,188 @@
+"""decide: one cycle for one fleet — candidates, OR-Tools check, choice, and the audit record."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from engine.routes.check import CheckResult, check
+from engine.routes.llm_proposer import Proposal
+from engine.routes.plan import Plan
+from engine.routes.problem import Problem
+from engine.routes.pyvrp_improver import PyVrpImprover
+from engine.routes.solver import repair, solve
+from engine.settings import RouteSettings
+from schemas import (
+    CandidateSummary,
+    DecisionRecord,
+    PlannedStop,
+    RoutePlan,
+    UnassignedOrder,
+    VehicleRoute,
+)
+from schemas.route_plan import PlanSource
+
+# Serving one more order always beats any saving in travel (objective units: seconds or distance).
+UNSERVED_COST = 1_000_000.0
+
+
+# In work mode a time limit only stops a runaway search: this many times the stage's time budget.
+RUNAWAY_FACTOR = 20.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long each search may run: seconds (time mode) or a fixed amount of work (reproducible)."""
+
+    improve_s: float = 1.5
+    solver_s: float = 1.5
+    stability_cost: float = 60.0  # cost of moving one order to another vehicle than last cycle
+    improve_solutions: int | None = None  # set (with solver_iterations): stop on work, not time
+    solver_iterations: int | None = None
+
+    @classmethod
+    def of(cls, route: RouteSettings, *, by_work: bool | None = None) -> Budget:
+        """The budget the settings describe; by_work overrides ENGINE_ROUTE__BUDGET_MODE (backtests force it)."""
+        work = route.budget_mode == "work" if by_work is None else by_work
+        return cls(improve_s=route.improve_s, solver_s=route.solver_s, stability_cost=route.stability_cost,
+                   improve_solutions=route.improve_solutions if work else None,
+                   solver_iterations=route.solver_iterations if work else None)
+
+    @property
+    def by_work(self) -> bool:
+        return self.improve_solutions is not None
+
+    def cap(self, seconds: float) -> float:
+        """The time limit of a stage: its budget, or only a runaway guard when the budget is work."""
+        return seconds * RUNAWAY_FACTOR if self.by_work else seconds
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A plan under consideration, with its check result."""
+
+    source: PlanSource
+    plan: Plan
+    result: CheckResult
+
+    def score(self, previous: Plan | None, stability_cost: float) -> float:
+        moved = 0
+        if previous is not None:
+            before = previous.vehicle_of()
+            moved = sum(1 for o, v in self.plan.vehicle_of().items() if before.get(o, v) != v)
+        return self.result.cost + UNSERVED_COST * len(self.result.unassigned) + stability_cost * moved
+
+
+@dataclass
+class Decision:
+    """What a cycle produced: the plan to publish (always checked) and the audit record."""
+
+    plan: RoutePlan | None  # None only when no plan at all passes the check (recorded, not published)
+    record: DecisionRecord
+    chosen: Candidate | None
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, budget: Budget,
+           stage_ms: dict[str, float] | None = None, input_offsets: dict[str, int] | None = None) -> Decision:
+    """Turn proposals into checked candidates, pick the cheapest feasible one, and explain why.
+
+    `input_offsets` (the state's applied offsets) go into the record, so a backtest can rebuild that state.
+    """
+    timings = dict(stage_ms or {})
+    candidates: list[Candidate] = []
+    summaries: list[CandidateSummary] = []
+
+    def consider(source: PlanSource, plan: Plan | None, stage: str, started: float) -> None:
+        timings[stage] = round((time.monotonic() - started) * 1000, 1)
+        if plan is None:
+            return
+        result = check(problem, plan)
+        summaries.append(CandidateSummary(source=source, feasible=result.feasible,
+                                          cost=round(result.cost, 3) if result.feasible else None,
+                                          violations=list(result.violations)[:50]))
+        if result.feasible:
+            candidates.append(Candidate(source, plan, result))
+
+    if llm is not None and llm.plan is not None:
+        started = time.monotonic()
+        consider("llm", llm.plan, "check_llm", started)
+        started = time.monotonic()
+        seed = repair(problem, llm.plan)
+        consider("llm_repaired", solve(problem, time_limit_s=budget.cap(budget.improve_s), initial=seed,
+                                       previous=previous, stability_cost=budget.stability_cost,
+                                       solution_limit=budget.improve_solutions), "improve_llm", started)
+    if previous is not None:
+        started = time.monotonic()
+        seed = repair(problem, previous)
+        consider("previous_plan", solve(problem, time_limit_s=budget.cap(budget.improve_s), initial=seed,
+                                        previous=previous, stability_cost=budget.stability_cost,
+                                        solution_limit=budget.improve_solutions), "improve_previous", started)
+    started = time.monotonic()
+    improver = PyVrpImprover()
+    solver_plan = (improver.improve(problem, time_limit_s=budget.cap(budget.solver_s),
+                                    iterations=budget.solver_iterations)
+                   if improver.supports(problem) else None)
+    if solver_plan is None:  # committed stops (PyVRP cannot pin them) or nothing feasible found by PyVRP
+        solver_plan = solve(problem, time_limit_s=budget.cap(budget.solver_s), solution_limit=budget.improve_solutions)
+    consider("solver", solver_plan, "solver", started)
+    if not candidates:  # nothing feasible at all: serve only the promises that can still be kept
+        started = time.monotonic()
+        consider("solver", repair(problem, Plan.of({})), "fallback", started)
+    record = DecisionRecord(
+        decision_id=RoutePlan.make_id(problem.fleet_id, problem.at), fleet_id=problem.fleet_id, cycle_at=problem.at,
+        inputs_digest=problem.digest(), prompt_hash=llm.prompt_hash if llm else None,
+        llm_raw_text=(llm.raw_text[:100_000] if llm and llm.raw_text is not None else None),
+        llm_parse_ok=(llm.plan is not None) if llm else None,
+        candidates=summaries, chosen_source=None, published=False, stage_ms=timings,
+        input_offsets=dict(input_offsets or {}),
+    )
+    if not candidates:
+        return Decision(None, record, None, candidates)
+    chosen = min(candidates, key=lambda c: (c.score(previous, budget.stability_cost), c.source))
+    started = time.monotonic()
+    final = check(problem, chosen.plan)  # the gate: whatever produced it, OR-Tools checks the published plan
+    timings["final_check"] = round((time.monotonic() - started) * 1000, 1)
+    assert final.feasible, "a chosen candidate must pass the check"
+    route_plan = to_route_plan(problem, chosen.plan, final, chosen.source)
+    record = record.model_copy(update={"chosen_source": chosen.source, "published": True, "stage_ms": timings})
+    return Decision(route_plan, record, chosen, candidates)
+
+
+def unassigned_reason(problem: Problem, order_id: str) -> str:
+    """Why an order is not in the plan, in a dispatcher's words."""
+    stop = problem.stop(order_id)
+    assert stop is not None
+    if not problem.vehicles:
+        return "no vehicle is available"
+    if all(stop.demand > v.capacity for v in problem.vehicles):
+        return f"demand {stop.demand} exceeds the free capacity of every vehicle"
+    earliest = min(v.available_from + problem.seconds[v.start][stop.location] for v in problem.vehicles)
+    if earliest > stop.window_end:
+        return f"no vehicle can arrive before the window closes ({(earliest - stop.window_end) / 60:.0f} min late)"
+    if all(max(earliest, stop.window_start) + stop.service_s > v.shift_end for v in problem.vehicles):
+        return "every shift ends before the order could be served"
+    return "no room in any feasible route this cycle"
+
+
+def to_route_plan(problem: Problem, plan: Plan, result: CheckResult, source: PlanSource) -> RoutePlan:
+    """The wire RoutePlan of a checked plan, with absolute times."""
+    assert result.feasible
+    at = problem.at
+    routes = [
+        VehicleRoute(
+            vehicle_id=s.vehicle_id,
+            stops=[PlannedStop(order_id=t.order_id, arrival=at + timedelta(seconds=t.arrival),
+                               service_start=at + timedelta(seconds=t.service_start),
+                               departure=at + timedelta(seconds=t.departure), load_after=t.load_after)
+                   for t in s.stops],
+            travel_seconds=round(s.travel_seconds, 3), distance=round(s.distance, 3),
+        )
+        for s in result.schedules if s.stops
+    ]
+    return RoutePlan(
+        plan_id=RoutePlan.make_id(problem.fleet_id, at), fleet_id=problem.fleet_id, cycle_at=at, routes=routes,
+        unassigned=[UnassignedOrder(order_id=o, reason=unassigned_reason(problem, o)) for o in result.unassigned],
+        cost=round(result.cost, 3), source=source,
+    )

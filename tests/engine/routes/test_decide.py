@@ -1,0 +1,80 @@
+"""Tests of decide: candidates, the OR-Tools gate, the choice and the audit record."""
+
+from __future__ import annotations
+
+from engine.routes.check import check
+from engine.routes.decide import Budget, decide
+from engine.routes.llm_proposer import Proposal
+from engine.routes.plan import Plan
+from engine.settings import RouteSettings
+from tests.route_factories import line_problem
+
+FAST = Budget(improve_s=0.2, solver_s=0.2, stability_cost=0)
+
+
+def test_infeasible_llm_answer_is_recorded_not_published() -> None:
+    """An LLM plan that breaks constraints is listed with its violations and a checked plan is published."""
+    problem = line_problem(capacity=4)
+    bad = Proposal("llm", Plan.of({"west": ["a", "b", "c", "ghost"]}), raw_text="{...}", prompt_hash="h")
+    decision = decide(problem, llm=bad, previous=None, budget=FAST)
+    llm = next(c for c in decision.record.candidates if c.source == "llm")
+    assert not llm.feasible and {v.constraint for v in llm.violations} >= {"unknown_id", "capacity"}
+    assert decision.plan is not None and decision.plan.source != "llm" and decision.record.published
+    assert check(problem, decision.chosen.plan).feasible  # type: ignore[union-attr]
+
+
+def test_unparseable_llm_answer_still_publishes() -> None:
+    """Garbage text gives no LLM candidate; the solver plan is published and the text is kept for audit."""
+    garbage = Proposal("llm", None, raw_text="}}}{", prompt_hash="h", parse_error="not JSON")
+    decision = decide(line_problem(), llm=garbage, previous=None, budget=FAST)
+    assert decision.plan is not None and decision.record.llm_parse_ok is False
+    assert decision.record.llm_raw_text == "}}}{"
+    assert decision.plan.unassigned == []
+
+
+def test_feasible_llm_plan_can_win() -> None:
+    """A feasible, optimal LLM plan is accepted as it is when nothing beats it."""
+    problem = line_problem()
+    good = Proposal("llm", Plan.of({"west": ["a", "b"], "east": ["c", "d"]}), raw_text="{}", prompt_hash="h")
+    decision = decide(problem, llm=good, previous=None, budget=FAST)
+    assert decision.plan is not None and decision.plan.cost == 40
+    assert decision.record.chosen_source in ("llm", "llm_repaired", "solver")
+    assert {c.source for c in decision.record.candidates} >= {"llm", "llm_repaired", "solver"}
+
+
+def test_unservable_orders_published_with_reasons() -> None:
+    """Orders nobody can serve are published as unassigned, each with a reason a dispatcher understands."""
+    problem = line_problem(windows={"c": (0, 1)}, demand=2)
+    decision = decide(problem, llm=None, previous=None, budget=FAST)
+    assert decision.plan is not None
+    assert [(u.order_id, u.reason.startswith("no vehicle can arrive")) for u in decision.plan.unassigned] == [
+        ("c", True)]
+
+
+def test_record_has_digest_and_timings() -> None:
+    """The audit record carries the inputs digest, every candidate's cost and per-stage timings."""
+    problem = line_problem()
+    decision = decide(problem, llm=None, previous=Plan.of({"west": ["a"]}), budget=FAST)
+    record = decision.record
+    assert record.inputs_digest == problem.digest()
+    assert {"solver", "improve_previous", "final_check"} <= set(record.stage_ms)
+    assert all(c.cost is not None for c in record.candidates if c.feasible)
+
+
+def test_budget_of_settings_uses_work_only_when_asked() -> None:
+    """Time mode keeps the seconds as limits; work mode (or a backtest forcing it) sets the work limits and
+    turns the seconds into a 20x runaway guard."""
+    route = RouteSettings()
+    timed = Budget.of(route)
+    assert not timed.by_work and timed.cap(1.5) == 1.5 and timed.improve_solutions is None
+    worked = Budget.of(route, by_work=True)
+    assert worked.by_work and worked.cap(1.5) == 30.0
+    assert (worked.improve_solutions, worked.solver_iterations) == (route.improve_solutions, route.solver_iterations)
+    assert Budget.of(RouteSettings(budget_mode="work")).by_work
+
+
+def test_work_budget_decisions_repeat_exactly() -> None:
+    """Under a work budget the same problem gives the same decision record, timings aside."""
+    budget = Budget(improve_s=1, solver_s=1, stability_cost=0, improve_solutions=10, solver_iterations=50)
+    records = [decide(line_problem(), llm=None, previous=Plan.of({}), budget=budget).record for _ in range(2)]
+    assert records[0].model_copy(update={"stage_ms": {}}) == records[1].model_copy(update={"stage_ms": {}})
