@@ -7,8 +7,10 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+import numpy as np
+
 from engine.routes.state import FleetState
-from engine.routes.travel import StraightLineTravel, TravelModel
+from engine.routes.travel import Matrix, StraightLineTravel, TravelModel
 from schemas import Location
 
 # Seconds are the problem's time unit; OR-Tools needs integers, so times and costs are scaled by this.
@@ -42,15 +44,15 @@ class Vehicle:
     committed: tuple[str, ...] = ()  # orders promised next, in this order; every plan keeps them first
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality and hash: arrays have no truth value, caches key on it
 class Problem:
     """Everything a proposer, the check and the solver need, and nothing that changes during a cycle."""
 
     fleet_id: str
     at: datetime
     locations: tuple[Location, ...]
-    seconds: tuple[tuple[float, ...], ...]
-    distance: tuple[tuple[float, ...], ...]
+    seconds: Matrix  # (n, n) read-only float64 arrays, n = len(locations)
+    distance: Matrix
     stops: tuple[Stop, ...]
     vehicles: tuple[Vehicle, ...]
     objective: str = "seconds"  # "seconds" (live fleets) or "distance" (benchmarks)
@@ -70,17 +72,24 @@ class Problem:
 
     def leg_cost(self, i: int, j: int) -> float:
         """Cost of travelling from location i to j under the problem's objective."""
-        return self.distance[i][j] if self.objective == "distance" else self.seconds[i][j]
+        return float(self.distance[i, j] if self.objective == "distance" else self.seconds[i, j])
+
+    @property
+    def cost_matrix(self) -> Matrix:
+        """The matrix the objective sums: distance (benchmarks) or seconds (live fleets)."""
+        return self.distance if self.objective == "distance" else self.seconds
 
     def digest(self) -> str:
         """sha256 of the canonical problem: equal digests mean the same decision inputs."""
         canonical = {
             "fleet_id": self.fleet_id, "at": self.at.isoformat(), "objective": self.objective,
             "locations": [loc.model_dump() for loc in self.locations],
-            "seconds": [[round(x, 3) for x in row] for row in self.seconds],
             "stops": [asdict(s) for s in self.stops], "vehicles": [asdict(v) for v in self.vehicles],
         }
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode())
+        # Travel times to the millisecond, as little-endian float64 bytes: one pass over the array, no Python loop.
+        digest.update(np.ascontiguousarray(np.round(self.seconds, 3), dtype="<f8").tobytes())
+        return digest.hexdigest()
 
 
 def build_problem(state: FleetState, at: datetime, travel: TravelModel | None = None) -> Problem:
