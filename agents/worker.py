@@ -29,7 +29,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     users = [name for name, on in (("the route cycle", settings.route.enabled), ("the fraud review", reviews)) if on]
     model = open_worker_model(app, settings, users) if users else None  # one copy, loaded now (fail fast)
     if settings.route.enabled:
-        install_route_cycle(app, settings, wiring.table, model)
+        install_route_cycle(app, settings, wiring.views, model)
     if settings.fraud.enabled:
         metrics = FraudMetrics()
         metrics.install_page(app)

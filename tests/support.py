@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.kafka.topics import topic_partitions
 from agents.worker_process import WorkerProcess as AgentWorkerProcess
+from engine.routes.state import FleetState, split_record_key
 from engine.settings import Settings, load_settings_with
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,6 +150,17 @@ def latest_table_values(changelog_topic: str) -> dict[bytes, dict[str, Any]]:
         if record.key is not None and record.value is not None:
             latest[record.key] = json.loads(record.value)
     return latest
+
+
+def fleet_from_changelog(changelog_topic: str, fleet_id: str) -> tuple[FleetState, int]:
+    """The fleet as a restarted worker would rebuild it from the per-entity changelog, and its largest record."""
+    latest: dict[bytes, bytes | None] = {}
+    for record in sorted(consume_all(changelog_topic), key=lambda r: (r.partition, r.offset)):
+        if record.key is not None:
+            latest[record.key] = record.value  # a None value is a tombstone: the record is deleted
+    records = [(split_record_key(k)[1], v) for k, v in latest.items()
+               if v is not None and split_record_key(k)[0] == fleet_id]
+    return FleetState.from_records(fleet_id, records), max((len(v) for _, v in records), default=0)
 
 
 def committed_offsets(group_id: str, topic: str) -> dict[int, int]:

@@ -13,3 +13,9 @@ def write_on_partition(table: TableT[bytes, bytes], partition: int, key: bytes, 
     """
     table.data[key] = value
     table.send_changelog(partition, key, value)
+
+
+def delete_on_partition(table: TableT[bytes, bytes], partition: int, key: bytes) -> None:
+    """del table[key], its tombstone on `partition` (a None value: compaction drops the key)."""
+    table.data.pop(key, None)
+    table.send_changelog(partition, key, None, value_serializer="raw")

@@ -8,11 +8,11 @@ import time
 from datetime import UTC, datetime
 
 import faust
-from faust.types import TableT
 
 from agents.kafka.cycle_timer import BackgroundTicks, every_cycle
 from agents.kafka.topics import RAW_BYTES
 from agents.llm.worker_model import SharedModel
+from agents.routes.fleet_state import FleetViews
 from agents.routes.plan_store import PlanStore
 from engine.routes.decide import Budget, decide
 from engine.routes.llm_proposer import LlmProposer, Proposal
@@ -28,10 +28,10 @@ log = logging.getLogger(__name__)
 class RouteCycle:
     """Runs one decision per fleet per cycle; never two at once for a fleet; LLM calls off the event loop."""
 
-    def __init__(self, settings: Settings, table: TableT[bytes, bytes], routes: faust.TopicT,
+    def __init__(self, settings: Settings, views: FleetViews, routes: faust.TopicT,
                  decisions: faust.TopicT, store: PlanStore, model: SharedModel | None) -> None:
         route = settings.route
-        self.table = table
+        self.views = views
         self.routes = routes
         self.decisions = decisions
         self.store = store
@@ -47,10 +47,9 @@ class RouteCycle:
         self.cycles = 0
 
     async def tick(self, at: datetime | None = None) -> None:
-        """One cycle for every fleet this worker owns (the table holds only its partitions)."""
+        """One cycle for every fleet this worker owns now (snapshots: events keep changing the live views)."""
         at = at or datetime.now(UTC)
-        states = [FleetState.from_bytes(raw) for raw in list(self.table.values())]
-        fleets = [s for s in states if not s.fleet_id.startswith("region:") and s.vehicles]
+        fleets = [state.copy() for state in self.views.owned()]
         await asyncio.gather(*(self.run_fleet(state, at) for state in fleets))
         self.cycles += 1
 
@@ -68,7 +67,7 @@ class RouteCycle:
 
     async def _decide_and_publish(self, state: FleetState, at: datetime) -> None:
         started = time.monotonic()
-        # The travel matrix is O(n²) Python: build it in a thread too, so heartbeats never wait on it.
+        # The travel matrix is O(n²) (numpy, which releases the GIL): in a thread, so heartbeats never wait on it.
         problem = await asyncio.to_thread(build_problem, state, at, self.travel)
         stage_ms = {"problem": round((time.monotonic() - started) * 1000, 1)}
         if self.previous.get(state.fleet_id) is None:
@@ -112,12 +111,12 @@ class RouteCycle:
         return turn.value if turn.status == "answered" else late
 
 
-def install_route_cycle(app: faust.App, settings: Settings, table: TableT[bytes, bytes],
+def install_route_cycle(app: faust.App, settings: Settings, views: FleetViews,
                         model: SharedModel | None) -> tuple[RouteCycle, BackgroundTicks]:
     """Register the routes/decisions topics and the cycle timer; `model` is the worker's shared LLM."""
     routes = app.topic(settings.topics.routes, partitions=settings.topics.partitions, **RAW_BYTES)
     decisions = app.topic(settings.topics.decisions, partitions=settings.topics.partitions, **RAW_BYTES)
     store = PlanStore(str(settings.redis_url), settings.redis_prefix)
-    cycle = RouteCycle(settings, table, routes, decisions, store, model)
+    cycle = RouteCycle(settings, views, routes, decisions, store, model)
     # RouteCycle skips a fleet whose previous cycle is still running, so ticks may overlap safely.
     return cycle, every_cycle(app, "route-cycle", settings.cycle_seconds, cycle.tick)

@@ -170,8 +170,7 @@ class Backtest:
         if self.reproduce:
             self.queued[fleet_id][f"{record.topic}/{record.partition}"].append((record.offset, event, source))
             return
-        state = self.fleets.get(fleet_id) or FleetState(fleet_id=fleet_id)
-        self.fleets[fleet_id] = state.apply(event, source)
+        self.fleets.setdefault(fleet_id, FleetState(fleet_id)).apply(event, source)
 
     def cycle(self, at: datetime) -> None:
         """One cycle at event time `at`: every fleet with vehicles, then the fraud review."""
@@ -211,13 +210,12 @@ class Backtest:
                 self.output({"kind": "unreproducible", "decision_id": live.decision_id,
                              "reason": "the decision record has no input offsets"})
                 continue
-            state = self.fleets.get(live.fleet_id) or FleetState(fleet_id=live.fleet_id)
+            state = self.fleets.setdefault(live.fleet_id, FleetState(live.fleet_id))
             for slot, queue in self.queued[live.fleet_id].items():
                 target = live.input_offsets.get(slot, -1)
                 while queue and queue[0][0] <= target:
                     _, event, source = queue.popleft()
-                    state = state.apply(event, source)
-            self.fleets[live.fleet_id] = state
+                    state.apply(event, source)
             self.summary.cycles += 1
             self.decide_fleet(state, live.cycle_at, self._recorded_proposal(live), recorded=True)
 

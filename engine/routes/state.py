@@ -1,11 +1,13 @@
-"""FleetState: the live state of one fleet, built from its events by a pure, idempotent reducer."""
+"""FleetState: the live state of one fleet, built from its events by an idempotent reducer that costs O(change)."""
 
 from __future__ import annotations
 
+import heapq
+import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from engine.settings import TopicSettings
 from schemas import DecodeError, ErrorDetail, OrderEvent, TrafficEvent, VehicleEvent, WireModel, decode
@@ -43,67 +45,120 @@ class FleetSummary(BaseModel):
     last_event_at: datetime | None
 
 
-class FleetState(BaseModel):
-    """Open orders, vehicles and traffic of one fleet; apply() returns a new state."""
+ENTITY_SEPARATOR = "\x1f"  # never in an Identifier, so "fleet<US>kind<US>id" keys split unambiguously
+OPEN_ORDER, CLOSED_ORDER, VEHICLE, TRAFFIC, META = "o", "c", "v", "t", "m"
+Records = dict[str, bytes | None]  # changelog record suffix ("kind<US>id") -> value, None deletes it
 
-    model_config = ConfigDict(frozen=True)
 
-    fleet_id: str
-    orders: dict[str, OrderEvent] = Field(default_factory=dict)
-    closed_orders: dict[str, datetime] = Field(default_factory=dict)
-    vehicles: dict[str, VehicleEvent] = Field(default_factory=dict)
-    traffic: dict[str, TrafficEvent] = Field(default_factory=dict)
-    last_event_at: datetime | None = None
-    events_applied: int = 0
-    # Highest applied offset per "topic/partition": a fleet is one key, so one partition per topic.
-    applied_offsets: dict[str, int] = Field(default_factory=dict)
+class FleetState:
+    """Open orders, vehicles and traffic of one fleet, changed in place by apply() at the cost of the change.
 
-    def apply(self, event: FleetEvent, source: SourcePosition | None = None) -> Self:
-        """The state after event; the same event (same source offset) applied twice changes nothing."""
+    Every event touches one entity (an order, a vehicle, a traffic area) plus a small meta record; take_changes()
+    hands the changed entity records to the changelog, so no record ever holds the whole fleet and
+    from_records() rebuilds the state from them after a restart.
+    """
+
+    def __init__(self, fleet_id: str) -> None:
+        self.fleet_id = fleet_id
+        self.orders: dict[str, OrderEvent] = {}
+        self.closed_orders: dict[str, datetime] = {}
+        self.vehicles: dict[str, VehicleEvent] = {}
+        self.traffic: dict[str, TrafficEvent] = {}
+        self.last_event_at: datetime | None = None
+        self.events_applied = 0
+        # Highest applied offset per "topic/partition": a fleet is one key, so one partition per topic.
+        self.applied_offsets: dict[str, int] = {}
+        self.partition: int | None = None  # the input partition the fleet lives on (owner checks)
+        self._closing: list[tuple[datetime, str]] = []  # heap: closed orders, oldest first, for forgetting
+        self._expiring: list[tuple[datetime, str]] = []  # heap: traffic by valid_until, for dropping
+        self._dirty: set[tuple[str, str]] = set()
+        self._open_demand = 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FleetState) and self._content() == other._content()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def _content(self) -> tuple[object, ...]:
+        return (self.fleet_id, self.orders, self.closed_orders, self.vehicles, self.traffic, self.last_event_at,
+                self.events_applied, self.applied_offsets)
+
+    def apply(self, event: FleetEvent, source: SourcePosition | None = None) -> bool:
+        """Apply event in place; False (and nothing changed) when its source offset was applied already."""
         if event.fleet_id not in (None, self.fleet_id):
             raise ValueError(f"event for fleet {event.fleet_id} applied to fleet {self.fleet_id}")
-        offsets = self.applied_offsets
         if source is not None:
             slot = f"{source.topic}/{source.partition}"
-            if source.offset <= offsets.get(slot, -1):
-                return self  # redelivered after a restart: already in this state
-            offsets = {**offsets, slot: source.offset}
-        changes = self._changes_for(event)
-        last = event.occurred_at if self.last_event_at is None else max(self.last_event_at, event.occurred_at)
-        # Expired traffic is dropped as event time moves on, whatever the event.
-        traffic: dict[str, TrafficEvent] = changes.get("traffic", self.traffic)  # type: ignore[assignment]
-        changes["traffic"] = {k: t for k, t in traffic.items() if t.valid_until > last}
-        return self.model_copy(
-            update={**changes, "last_event_at": last, "events_applied": self.events_applied + 1,
-                    "applied_offsets": offsets}
-        )
-
-    def _changes_for(self, event: FleetEvent) -> dict[str, object]:
+            if source.offset <= self.applied_offsets.get(slot, -1):
+                return False  # redelivered after a restart: already in this state
+            self.applied_offsets[slot] = source.offset
+            self.partition = source.partition
         if isinstance(event, OrderEvent):
-            return self._order_changes(event)
-        if isinstance(event, VehicleEvent):
+            self._apply_order(event)
+        elif isinstance(event, VehicleEvent):
             current = self.vehicles.get(event.vehicle_id)
-            if current is not None and current.occurred_at > event.occurred_at:
-                return {}  # an older position fix arriving late
-            return {"vehicles": {**self.vehicles, event.vehicle_id: event}}
-        return {"traffic": {**self.traffic, event.event_id: event}}
+            if current is None or current.occurred_at <= event.occurred_at:  # else an older fix arriving late
+                self.vehicles[event.vehicle_id] = event
+                self._dirty.add((VEHICLE, event.vehicle_id))
+        else:
+            self.traffic[event.event_id] = event
+            heapq.heappush(self._expiring, (event.valid_until, event.event_id))
+            self._dirty.add((TRAFFIC, event.event_id))
+        self.last_event_at = event.occurred_at if self.last_event_at is None else max(self.last_event_at,
+                                                                                      event.occurred_at)
+        self._drop_expired_traffic(self.last_event_at)
+        self.events_applied += 1
+        self._dirty.add((META, ""))
+        return True
 
-    def _order_changes(self, event: OrderEvent) -> dict[str, object]:
+    def _apply_order(self, event: OrderEvent) -> None:
         order_id = event.order_id
         if order_id in self.closed_orders:
-            return {}  # cancelled or delivered orders stay closed
+            return  # cancelled or delivered orders stay closed
+        current = self.orders.get(order_id)
         if event.action in ("create", "update"):
-            current = self.orders.get(order_id)
             if current is not None and current.occurred_at > event.occurred_at:
-                return {}  # stale update
-            return {"orders": {**self.orders, order_id: event}}
+                return  # stale update
+            self._open_demand += (event.demand or 0) - ((current.demand or 0) if current else 0)
+            self.orders[order_id] = event
+            self._dirty.add((OPEN_ORDER, order_id))
+            return
         # A close is final whatever its time: ignoring one older than the stored update would leave the order
         # open or closed depending on which of the two arrived first.
-        orders = {k: v for k, v in self.orders.items() if k != order_id}
-        horizon = event.occurred_at - CLOSED_ORDER_MEMORY
-        closed = {k: at for k, at in self.closed_orders.items() if at >= horizon}
-        closed[order_id] = event.occurred_at
-        return {"orders": orders, "closed_orders": closed}
+        if current is not None:
+            self._open_demand -= current.demand or 0
+            del self.orders[order_id]
+            self._dirty.add((OPEN_ORDER, order_id))
+        self.closed_orders[order_id] = event.occurred_at
+        heapq.heappush(self._closing, (event.occurred_at, order_id))
+        self._dirty.add((CLOSED_ORDER, order_id))
+        self._forget_closed(event.occurred_at - CLOSED_ORDER_MEMORY)
+
+    def _forget_closed(self, horizon: datetime) -> None:
+        """Forget closed ids older than horizon: amortised O(forgotten), via the heap of close times."""
+        while self._closing and self._closing[0][0] < horizon:
+            closed_at, order_id = heapq.heappop(self._closing)
+            if self.closed_orders.get(order_id) == closed_at:
+                del self.closed_orders[order_id]
+                self._dirty.add((CLOSED_ORDER, order_id))
+
+    def _drop_expired_traffic(self, now: datetime) -> None:
+        """Expired traffic is dropped as event time moves on, whatever the event (amortised O(dropped))."""
+        while self._expiring and self._expiring[0][0] <= now:
+            valid_until, event_id = heapq.heappop(self._expiring)
+            current = self.traffic.get(event_id)
+            if current is not None and current.valid_until == valid_until:
+                del self.traffic[event_id]
+                self._dirty.add((TRAFFIC, event_id))
+
+    def copy(self) -> FleetState:
+        """A snapshot (the entity maps copied, events shared: they are immutable) for work off the event loop."""
+        other = FleetState(self.fleet_id)
+        other.orders, other.closed_orders = dict(self.orders), dict(self.closed_orders)
+        other.vehicles, other.traffic = dict(self.vehicles), dict(self.traffic)
+        other.last_event_at, other.events_applied = self.last_event_at, self.events_applied
+        other.applied_offsets, other.partition = dict(self.applied_offsets), self.partition
+        return other
 
     def active_traffic(self, now: datetime) -> list[TrafficEvent]:
         """Traffic events in force at now."""
@@ -115,7 +170,7 @@ class FleetState(BaseModel):
         return FleetSummary(
             fleet_id=self.fleet_id,
             open_orders=len(self.orders),
-            open_demand=sum(o.demand or 0 for o in self.orders.values()),
+            open_demand=self._open_demand,
             closed_orders=len(self.closed_orders),
             vehicles=len(self.vehicles),
             vehicles_available=len(available),
@@ -125,12 +180,75 @@ class FleetState(BaseModel):
             last_event_at=self.last_event_at,
         )
 
-    def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
+    # ------------------------------------------------------------------------------------------ records
+
+    def take_changes(self) -> Records:
+        """The records changed since the last call (None: delete the record); what the changelog must get."""
+        changes = {f"{kind}{ENTITY_SEPARATOR}{entity}": self._record(kind, entity) for kind, entity in self._dirty}
+        self._dirty.clear()
+        return changes
+
+    def records(self) -> Records:
+        """Every record of the state (what a fresh changelog would hold)."""
+        keys = [(OPEN_ORDER, o) for o in self.orders] + [(CLOSED_ORDER, o) for o in self.closed_orders] + [
+            (VEHICLE, v) for v in self.vehicles] + [(TRAFFIC, t) for t in self.traffic] + [(META, "")]
+        return {f"{kind}{ENTITY_SEPARATOR}{entity}": self._record(kind, entity) for kind, entity in keys}
+
+    def _record(self, kind: str, entity: str) -> bytes | None:
+        if kind == OPEN_ORDER:
+            order = self.orders.get(entity)
+            return None if order is None else order.to_bytes()
+        if kind == CLOSED_ORDER:
+            closed_at = self.closed_orders.get(entity)
+            return None if closed_at is None else closed_at.isoformat().encode()
+        if kind == VEHICLE:
+            vehicle = self.vehicles.get(entity)
+            return None if vehicle is None else vehicle.to_bytes()
+        if kind == TRAFFIC:
+            area = self.traffic.get(entity)
+            return None if area is None else area.to_bytes()
+        return json.dumps({"last_event_at": None if self.last_event_at is None else self.last_event_at.isoformat(),
+                           "events_applied": self.events_applied, "applied_offsets": self.applied_offsets,
+                           "partition": self.partition}, sort_keys=True).encode()
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> Self:
-        return cls.model_validate_json(raw)
+    def from_records(cls, fleet_id: str, records: Iterable[tuple[str, bytes]]) -> FleetState:
+        """The state whose records these are (the order of records does not matter)."""
+        state = cls(fleet_id)
+        for suffix, raw in records:
+            kind, _, entity = suffix.partition(ENTITY_SEPARATOR)
+            if kind == OPEN_ORDER:
+                order = OrderEvent.from_bytes(raw)
+                state.orders[entity] = order
+                state._open_demand += order.demand or 0
+            elif kind == CLOSED_ORDER:
+                state.closed_orders[entity] = datetime.fromisoformat(raw.decode())
+                heapq.heappush(state._closing, (state.closed_orders[entity], entity))
+            elif kind == VEHICLE:
+                state.vehicles[entity] = VehicleEvent.from_bytes(raw)
+            elif kind == TRAFFIC:
+                area = TrafficEvent.from_bytes(raw)
+                state.traffic[entity] = area
+                heapq.heappush(state._expiring, (area.valid_until, entity))
+            elif kind == META:
+                meta = json.loads(raw)
+                state.last_event_at = None if meta["last_event_at"] is None else datetime.fromisoformat(
+                    meta["last_event_at"])
+                state.events_applied = int(meta["events_applied"])
+                state.applied_offsets = {str(k): int(v) for k, v in meta["applied_offsets"].items()}
+                state.partition = meta.get("partition")
+        return state
+
+
+def record_key(fleet_id: str, suffix: str) -> bytes:
+    """The changelog key of one record of a fleet."""
+    return f"{fleet_id}{ENTITY_SEPARATOR}{suffix}".encode()
+
+
+def split_record_key(key: bytes) -> tuple[str, str]:
+    """(fleet id, record suffix) of a changelog key."""
+    fleet_id, _, suffix = key.decode().partition(ENTITY_SEPARATOR)
+    return fleet_id, suffix
 
 
 def event_fleet(event: WireModel, key: bytes | None, schema: str) -> str:

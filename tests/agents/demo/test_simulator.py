@@ -32,7 +32,7 @@ def test_stream_is_plausible() -> None:
     for second in range(1, 15 * 60):
         for item in simulator.advance(T0 + timedelta(seconds=second)):
             assert item.key == item.event.fleet_id
-            states[item.key] = states[item.key].apply(item.event)
+            states[item.key].apply(item.event)
             kinds.add(item.event.action if isinstance(item.event, OrderEvent) else item.topic)
     assert {"create", "cancel", "deliver", "vehicles", "traffic"} <= kinds
     for state in states.values():

@@ -17,7 +17,7 @@ from tests.support import (
     WorkerProcess,
     committed_offsets,
     consume_all,
-    latest_table_values,
+    fleet_from_changelog,
     produce,
     redis_client,
     wait_for,
@@ -34,7 +34,7 @@ def summary_of(engine: IsolatedEngine, fleet: str) -> dict[str, str]:
 
 
 def changelog(engine: IsolatedEngine) -> str:
-    return f"{engine.settings.app_id}-fleet-state-changelog"
+    return f"{engine.settings.app_id}-fleet-entities-changelog"
 
 
 def test_events_reach_table_and_redis(engine: IsolatedEngine, worker: WorkerProcess) -> None:
@@ -52,10 +52,11 @@ def test_events_reach_table_and_redis(engine: IsolatedEngine, worker: WorkerProc
     assert summary["vehicles"] == "1"
     assert summary["free_capacity"] == "10"
 
-    table = wait_for(lambda: latest_table_values(changelog(engine)).get(b"fleet-a"), 15, "table changelog")
-    assert table["orders"]["o-1"]["demand"] == 3
-    assert set(table["vehicles"]) == {"v-1"}
-    assert set(table["traffic"]) == {"jam-1"}
+    table = wait_for(lambda: (f := fleet_from_changelog(changelog(engine), "fleet-a")[0]).events_applied == 3 and f,
+                     15, "table changelog")
+    assert table.orders["o-1"].demand == 3
+    assert set(table.vehicles) == {"v-1"}
+    assert set(table.traffic) == {"jam-1"}
 
 
 def _stream_orders(fleet: str, count: int, cancel_every: int) -> list[bytes]:
@@ -92,10 +93,11 @@ def test_restart_mid_stream_loses_nothing(
     assert final["open_orders"] == "90"
     assert final["closed_orders"] == "10"
     state = wait_for(
-        lambda: (t := latest_table_values(changelog(engine)).get(b"fleet-r")) and t["events_applied"] == len(values)
-        and t, 15, "the changelog to hold the final state",
+        lambda: (t := fleet_from_changelog(changelog(engine), "fleet-r")[0]).events_applied == len(values) and t,
+        15, "the changelog to hold the final state",
     )
-    assert sorted(state["orders"]) == sorted(f"o-{i}" for i in range(100) if i % 10)
+    assert sorted(state.orders) == sorted(f"o-{i}" for i in range(100) if i % 10)
+    assert set(state.closed_orders) == {f"o-{i}" for i in range(0, 100, 10)}
     time.sleep(1.5)  # a duplicate redelivery, if any, would show up as a higher count now
     assert summary_of(engine, "fleet-r")["events_applied"] == str(len(values))
 
@@ -135,3 +137,22 @@ def test_malformed_events_go_to_dead_letters(engine: IsolatedEngine, worker: Wor
     summary = wait_for(lambda: (s := summary_of(engine, "fleet-d")).get("open_orders") == "2" and s, 30,
                        "both good orders in the summary")
     assert summary["events_applied"] == "2"
+
+
+def test_changelog_records_stay_small_at_depot_size(engine: IsolatedEngine, worker: WorkerProcess) -> None:
+    """At 3,000 open orders and 300 vehicles every changelog record is one entity (< 4 KiB), ≈2 records an event."""
+    worker.start()
+    topics = engine.settings.topics
+    orders = [(b"fleet-big", order("fleet-big", f"o-{i}", demand=1).to_bytes()) for i in range(3000)]
+    vehicles = [(b"fleet-big", vehicle("fleet-big", f"v-{i}", capacity=20).to_bytes()) for i in range(300)]
+    produce(topics.orders, orders)
+    produce(topics.vehicles, vehicles)
+    wait_for(lambda: summary_of(engine, "fleet-big").get("events_applied") == "3300", 120, "3,300 events applied")
+    produce(topics.vehicles, [(b"fleet-big", vehicle("fleet-big", "v-7", minute=1, capacity=20, load=3).to_bytes())])
+    state, largest = wait_for(
+        lambda: (r := fleet_from_changelog(changelog(engine), "fleet-big"))[0].events_applied == 3301 and r,
+        60, "the changelog to hold all 3,301 events")
+    assert len(state.orders) == 3000 and len(state.vehicles) == 300 and state.vehicles["v-7"].load == 3
+    assert largest < 4096
+    records = consume_all(changelog(engine))
+    assert len(records) <= 2 * 3301 + 10  # one entity record and one meta record per event

@@ -12,7 +12,7 @@ from tests.factories import T0, order, traffic, vehicle
 def state_with(*events: object) -> FleetState:
     state = FleetState(fleet_id="f")
     for event in events:
-        state = state.apply(event)  # type: ignore[arg-type]
+        state.apply(event)  # type: ignore[arg-type]
     return state
 
 
@@ -29,7 +29,7 @@ def test_open_orders_and_usable_vehicles() -> None:
 def test_traffic_in_force_changes_travel_times_and_digest() -> None:
     """A slowdown valid at the cycle time makes legs slower and changes the inputs digest."""
     base = state_with(order("f", "o1"), vehicle("f", "v1"))
-    jammed = base.apply(traffic("f", "jam", speed_factor=0.25))
+    jammed = state_with(order("f", "o1"), vehicle("f", "v1"), traffic("f", "jam", speed_factor=0.25))
     at = T0 + timedelta(minutes=1)
     calm, slow = build_problem(base, at), build_problem(jammed, at)
     assert slow.seconds[0][1] > 3 * calm.seconds[0][1]

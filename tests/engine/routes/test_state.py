@@ -1,4 +1,4 @@
-"""Tests of FleetState: the pure, idempotent reducer of fleet events."""
+"""Tests of FleetState: the idempotent, O(change) reducer of fleet events and its per-entity records."""
 
 from __future__ import annotations
 
@@ -21,16 +21,16 @@ def at(offset: int, topic: str = "orders") -> SourcePosition:
 def state_of(*events: FleetEvent) -> FleetState:
     state = FleetState(fleet_id="f")
     for event in events:
-        state = state.apply(event)
+        state.apply(event)
     return state
 
 
 def test_create_update_cancel() -> None:
     """Orders are created, updated in place and removed by a cancel."""
     state = state_of(order("f", "o1", demand=2), order("f", "o2"))
-    state = state.apply(order("f", "o1", minute=1, action="update", demand=7))
+    state.apply(order("f", "o1", minute=1, action="update", demand=7))
     assert state.orders["o1"].demand == 7 and state.orders["o1"].action == "update"
-    state = state.apply(order("f", "o2", minute=2, action="cancel"))
+    state.apply(order("f", "o2", minute=2, action="cancel"))
     assert set(state.orders) == {"o1"} and state.closed_orders == {"o2": T0 + timedelta(minutes=2)}
 
 
@@ -43,15 +43,16 @@ def test_deliver_closes_an_order() -> None:
 def test_closed_order_cannot_come_back() -> None:
     """A late update or a re-create after a cancel does not resurrect the order."""
     state = state_of(order("f", "o1"), order("f", "o1", minute=3, action="cancel"))
-    assert state.apply(order("f", "o1", minute=2, action="update")).orders == {}
-    assert state.apply(order("f", "o1", minute=9, action="update")).orders == {}
-    assert state.apply(order("f", "o1", minute=9)).orders == {}
+    for late in (order("f", "o1", minute=2, action="update"), order("f", "o1", minute=9, action="update"),
+                 order("f", "o1", minute=9)):
+        state.apply(late)
+        assert state.orders == {}
 
 
 def test_cancel_older_than_the_latest_update_still_closes() -> None:
     """A cancel closes the order even if an update with a later time arrived before it."""
     state = state_of(order("f", "o1", minute=1), order("f", "o1", minute=5, action="update"))
-    state = state.apply(order("f", "o1", minute=3, action="cancel"))
+    state.apply(order("f", "o1", minute=3, action="cancel"))
     assert state.orders == {} and "o1" in state.closed_orders
 
 
@@ -64,7 +65,7 @@ def test_cancel_before_create_keeps_the_order_closed() -> None:
 def test_stale_update_ignored() -> None:
     """An update older than the stored one does not overwrite it."""
     state = state_of(order("f", "o1", minute=5, demand=4))
-    state = state.apply(order("f", "o1", minute=1, action="update", demand=9))
+    state.apply(order("f", "o1", minute=1, action="update", demand=9))
     assert state.orders["o1"].demand == 4
 
 
@@ -84,7 +85,7 @@ def test_newer_vehicle_fix_replaces_older() -> None:
 def test_older_vehicle_fix_ignored() -> None:
     """A position fix that arrives late does not move the vehicle back."""
     state = state_of(vehicle("f", "v1", minute=5, load=3))
-    state = state.apply(vehicle("f", "v1", minute=1, load=0))
+    state.apply(vehicle("f", "v1", minute=1, load=0))
     assert state.vehicles["v1"].load == 3
 
 
@@ -94,7 +95,7 @@ def test_traffic_expires() -> None:
     assert len(state.active_traffic(T0 + timedelta(minutes=5))) == 1
     assert state.active_traffic(T0 + timedelta(minutes=10)) == []
     assert state.active_traffic(T0 - timedelta(minutes=1)) == []
-    state = state.apply(order("f", "o1", minute=20))
+    state.apply(order("f", "o1", minute=20))
     assert state.traffic == {}
 
 
@@ -139,25 +140,37 @@ def test_overloaded_vehicle_adds_no_capacity() -> None:
 
 
 def test_redelivered_offset_is_a_no_op() -> None:
-    """The same source offset applied twice returns the very same state."""
-    state = FleetState(fleet_id="f").apply(order("f", "o1"), at(7))
-    assert state.apply(order("f", "o1"), at(7)) is state
-    assert state.apply(order("f", "o9"), at(3)) is state
-    assert state.events_applied == 1
+    """The same (or an older) source offset applied again is refused and changes nothing."""
+    state = FleetState(fleet_id="f")
+    assert state.apply(order("f", "o1"), at(7))
+    state.take_changes()
+    assert not state.apply(order("f", "o1", demand=9), at(7))
+    assert not state.apply(order("f", "o9"), at(3))
+    assert state.events_applied == 1 and set(state.orders) == {"o1"} and state.orders["o1"].demand != 9
+    assert state.take_changes() == {}
 
 
 def test_offsets_are_tracked_per_topic() -> None:
     """Offsets of different topics do not shadow each other."""
-    state = FleetState(fleet_id="f").apply(order("f", "o1"), at(7))
-    state = state.apply(vehicle("f", "v1"), at(2, topic="vehicles"))
+    state = FleetState(fleet_id="f")
+    state.apply(order("f", "o1"), at(7))
+    state.apply(vehicle("f", "v1"), at(2, topic="vehicles"))
     assert "v1" in state.vehicles and state.applied_offsets == {"orders/0": 7, "vehicles/0": 2}
 
 
-def test_apply_returns_a_new_state() -> None:
-    """apply() never changes the state it is called on."""
-    empty = FleetState(fleet_id="f")
-    assert empty.apply(order("f", "o1")) is not empty
-    assert empty.orders == {} and empty.events_applied == 0
+def test_each_event_changes_only_its_entity_and_the_meta_record() -> None:
+    """apply() marks the one entity it touched (plus the small meta record), however large the fleet."""
+    state = FleetState(fleet_id="f")
+    for n in range(3000):
+        state.apply(order("f", f"o{n}"), at(n))
+    state.apply(vehicle("f", "v1"), at(0, "vehicles"))
+    state.take_changes()
+    state.apply(order("f", "o5", minute=1, action="update", demand=4), at(3000))
+    changes = state.take_changes()
+    assert set(changes) == {"o\x1fo5", "m\x1f"}
+    assert max(len(v or b"") for v in changes.values()) < 4096
+    state.apply(order("f", "o6", minute=2, action="cancel"), at(3001))
+    assert set(state.take_changes()) == {"o\x1fo6", "c\x1fo6", "m\x1f"}
 
 
 def test_other_fleet_rejected() -> None:
@@ -166,13 +179,36 @@ def test_other_fleet_rejected() -> None:
         FleetState(fleet_id="f").apply(order("g", "o1"))
 
 
-def test_bytes_round_trip() -> None:
-    """State survives the changelog: to_bytes then from_bytes gives an equal state."""
+def restored(state: FleetState) -> FleetState:
+    """The state rebuilt from its records, as a restarted worker does from the changelog."""
+    return FleetState.from_records(state.fleet_id, [(k, v) for k, v in state.records().items() if v is not None])
+
+
+def test_records_round_trip() -> None:
+    """State survives the changelog: its records rebuild an equal state with the same summary."""
     state = state_of(traffic("f", "jam"), order("f", "o2", minute=1, action="cancel"))
-    state = state.apply(order("f", "o1"), at(0)).apply(vehicle("f", "v1"), at(0, "vehicles"))
-    again = FleetState.from_bytes(state.to_bytes())
+    state.apply(order("f", "o1"), at(0))
+    state.apply(vehicle("f", "v1"), at(0, "vehicles"))
+    again = restored(state)
     assert again == state
     assert again.summary(T0) == state.summary(T0)
+
+
+def test_changes_replayed_onto_records_equal_the_state() -> None:
+    """Writing only take_changes() after each event (deletes included) leaves the records of the whole state."""
+    state, table = FleetState(fleet_id="f"), {}
+    events = [order("f", "o1"), traffic("f", "jam", minutes_valid=10), order("f", "o2", minute=1),
+              order("f", "o1", minute=2, action="deliver"), vehicle("f", "v1", minute=3),
+              order("f", "o3", minute=25), order("f", "o2", minute=26, action="update", demand=5)]
+    for offset, event in enumerate(events):
+        state.apply(event, at(offset))
+        for key, value in state.take_changes().items():
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+    assert table == {k: v for k, v in state.records().items() if v is not None}
+    assert "t\x1fjam" not in table  # expired traffic was deleted from the changelog too
 
 
 ACTIONS = st.sampled_from(["create", "update", "cancel", "deliver"])
@@ -190,10 +226,10 @@ def test_replaying_a_stream_changes_nothing(steps: list[tuple[str, int, int]]) -
     events = events_of(steps)
     once = FleetState(fleet_id="f")
     for offset, event in enumerate(events):
-        once = once.apply(event, at(offset))
-    twice = once
+        once.apply(event, at(offset))
+    twice = restored(once)
     for offset, event in enumerate(events):
-        twice = twice.apply(event, at(offset))
+        assert not twice.apply(event, at(offset))
     assert twice == once
 
 
@@ -205,14 +241,14 @@ def test_restart_from_a_snapshot_converges(steps: list[tuple[str, int, int]], da
     cut = data.draw(st.integers(0, len(events)))
     clean = FleetState(fleet_id="f")
     for offset, event in enumerate(events):
-        clean = clean.apply(event, at(offset))
-    restored = FleetState(fleet_id="f")
+        clean.apply(event, at(offset))
+    partial = FleetState(fleet_id="f")
     for offset, event in enumerate(events[:cut]):
-        restored = restored.apply(event, at(offset))
-    restored = FleetState.from_bytes(restored.to_bytes())
+        partial.apply(event, at(offset))
+    again = restored(partial)
     for offset, event in enumerate(events):
-        restored = restored.apply(event, at(offset))
-    assert restored == clean
+        again.apply(event, at(offset))
+    assert again == clean
 
 
 @settings(max_examples=60, deadline=None)
