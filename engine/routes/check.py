@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from engine.routes.plan import Plan
 from engine.routes.problem import Problem, Vehicle
-from engine.routes.routing_model import build_routing_model
+from engine.routes.routing_model import RoutingModel, build_routing_model, derived
 from schemas import Violation
 
 TOLERANCE_S = 1e-6
@@ -36,19 +36,20 @@ class RouteSchedule:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The verdict on a plan: feasible only when both the precise check and OR-Tools accept it."""
+    """The verdict on a plan: feasible when the precise check and OR-Tools (when asked) both accept it."""
 
     feasible: bool
     violations: tuple[Violation, ...]
     cost: float
     schedules: tuple[RouteSchedule, ...]
     unassigned: tuple[str, ...]
-    ortools_accepts: bool
+    ortools_accepts: bool | None  # None: OR-Tools was not asked (check(..., ortools=False))
     notes: tuple[str, ...] = field(default=())
 
 
-def check(problem: Problem, plan: Plan) -> CheckResult:
-    """Check every constraint of plan against problem; cost is meaningful only when feasible."""
+def check(problem: Problem, plan: Plan, *, ortools: bool = True) -> CheckResult:
+    """Check every constraint of plan against problem (and ask OR-Tools unless told not to); cost counts if feasible."""
+    # ortools=False is for repair's loop; a plan to publish is always checked with OR-Tools.
     violations: list[Violation] = []
     seen: dict[str, str] = {}
     schedules: list[RouteSchedule] = []
@@ -77,10 +78,13 @@ def check(problem: Problem, plan: Plan) -> CheckResult:
             violations.append(Violation(vehicle_id=vehicle.vehicle_id, order_id=vehicle.committed[0],
                                         constraint="committed_stop",
                                         message=f"committed stops {list(vehicle.committed)} are missing"))
-    ortools_accepts = not violations and _ortools_accepts(problem, plan)
-    notes = () if ortools_accepts or violations else ("OR-Tools rejected routes the precise check accepted",)
-    if notes:
-        violations.append(Violation(constraint="time_window", message=notes[0]))
+    ortools_accepts: bool | None = None
+    notes: tuple[str, ...] = ()
+    if ortools:
+        ortools_accepts = not violations and _ortools_accepts(problem, plan)
+        if not ortools_accepts and not violations:
+            notes = ("OR-Tools rejected routes the precise check accepted",)
+            violations.append(Violation(constraint="time_window", message=notes[0]))
     unassigned = tuple(s.order_id for s in problem.stops if s.order_id not in seen)
     return CheckResult(
         feasible=not violations, violations=tuple(violations), cost=sum(s.cost for s in schedules),
@@ -132,6 +136,19 @@ def _schedule(problem: Problem, vehicle: Vehicle, orders: list[str]) -> tuple[Ro
 
 def _ortools_accepts(problem: Problem, plan: Plan) -> bool:
     """OR-Tools' verdict: the routes load into its model as a solution that satisfies every constraint."""
-    model = build_routing_model(problem)
-    model.routing.CloseModel()
-    return model.routing.ReadAssignmentFromRoutes(model.routes_for(plan), True) is not None
+    cache = derived(problem)
+    with cache["lock"]:  # one reader at a time: reading routes runs the model's solver
+        model = checker_model(problem)
+        return model.routing.ReadAssignmentFromRoutes(model.routes_for(plan), True) is not None
+
+
+def checker_model(problem: Problem) -> RoutingModel:
+    """The closed check model of a problem, built once per Problem object; each check reads its routes into it."""
+    cache = derived(problem)
+    with cache["lock"]:
+        if "checker" not in cache:
+            model = build_routing_model(problem)
+            model.routing.CloseModel()
+            cache["checker"] = model
+        checker: RoutingModel = cache["checker"]
+    return checker

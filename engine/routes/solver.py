@@ -78,7 +78,7 @@ def _known_part(problem: Problem, plan: Plan) -> Plan:
 
 
 def repair(problem: Problem, plan: Plan) -> Plan:
-    """Drop what makes a proposal infeasible (unknown ids, duplicates, late stops), keeping its order."""
+    """Drop what makes a proposal infeasible (ids, duplicates, late stops), in order; passes the full check or is {}."""
     known = _known_part(problem, plan).as_dict()
     promised = {o for v in problem.vehicles for o in v.committed}
     routes_in: dict[str, list[str]] = {}
@@ -88,9 +88,10 @@ def repair(problem: Problem, plan: Plan) -> Plan:
             routes_in[vehicle.vehicle_id] = list(vehicle.committed) + rest
     candidate = Plan.of(routes_in)
     for _ in range(len(problem.stops) + 1):
-        result = check(problem, candidate)
+        # The precise check names the culprit; OR-Tools' verdict is asked once, of the plan that survives.
+        result = check(problem, candidate, ortools=False)
         if result.feasible:
-            return candidate
+            return candidate if check(problem, candidate).feasible else Plan.of({})
         culprit = next(((v.vehicle_id, v.order_id) for v in result.violations if v.order_id), None)
         if culprit is None:
             return Plan.of({})

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from engine.routes.check import check
+from typing import Any
+
+import pytest
+
+import engine.routes.check as check_module
+from engine.routes.check import _ortools_accepts, check, checker_model
 from engine.routes.plan import Plan
+from engine.routes.problem import Problem
+from engine.routes.routing_model import RoutingModel, build_routing_model
 from tests.route_factories import line_problem
 
 
@@ -58,3 +65,52 @@ def test_committed_stops_must_come_first() -> None:
     assert not check(problem, Plan.of({"west": ["a", "b"]})).feasible
     assert not check(problem, Plan.of({"east": ["c"]})).feasible
     assert check(problem, Plan.of({"west": ["b", "a"], "east": ["c"]})).feasible
+
+
+def counting_builder(monkeypatch: pytest.MonkeyPatch) -> list[Problem]:
+    """Wrap the check's model builder (the real one, called through) and record each problem it builds for."""
+    built: list[Problem] = []
+
+    def build(problem: Problem, **kwargs: Any) -> RoutingModel:
+        built.append(problem)
+        return build_routing_model(problem, **kwargs)
+
+    monkeypatch.setattr(check_module, "build_routing_model", build)
+    return built
+
+
+def test_check_model_is_built_once_per_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many checks of one problem build and close its OR-Tools model once; a new problem gets its own."""
+    built = counting_builder(monkeypatch)
+    problem = line_problem()
+    plans = [Plan.of({"west": ["a", "b"], "east": ["c", "d"]}), Plan.of({"west": ["a"]}),
+             Plan.of({"east": ["d", "c", "b", "a"]}), Plan.of({})]
+    for _ in range(5):
+        assert all(check(problem, plan).ortools_accepts for plan in plans)
+    assert built == [problem]
+    other = line_problem()
+    assert check(other, plans[0]).feasible and built == [problem, other]
+
+
+def test_reused_check_model_judges_each_plan_afresh() -> None:
+    """A closed model reads plan after plan: OR-Tools' verdict on each equals a fresh model's, in any order
+    (a rejected plan leaves nothing behind that changes the next verdict)."""
+    problem = line_problem(capacity=5, windows={"c": (0, 50)})
+    plans = [Plan.of({"west": ["a", "b"]}), Plan.of({"west": ["a", "b", "c"]}), Plan.of({"east": ["c"]}),
+             Plan.of({"west": ["a", "c"]}), Plan.of({"west": ["b", "a"], "east": ["c", "d"]}), Plan.of({})]
+    fresh = [_ortools_accepts(line_problem(capacity=5, windows={"c": (0, 50)}), plan) for plan in plans]
+    assert fresh == [True, False, True, False, True, True]
+    assert [_ortools_accepts(problem, plan) for plan in plans * 3] == fresh * 3
+    assert checker_model(problem) is checker_model(problem)
+
+
+def test_check_without_ortools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ortools=False gives the precise verdict alone (ortools_accepts None) and builds no OR-Tools model."""
+    built = counting_builder(monkeypatch)
+    problem = line_problem(capacity=5)
+    quick = check(problem, Plan.of({"west": ["a", "b"]}), ortools=False)
+    bad = check(problem, Plan.of({"west": ["a", "b", "c"]}), ortools=False)
+    assert quick.feasible and quick.ortools_accepts is None and quick.notes == ()
+    assert not bad.feasible and bad.violations == check(problem, Plan.of({"west": ["a", "b", "c"]})).violations
+    assert built == []
+    assert check(problem, Plan.of({"west": ["a", "b"]})).ortools_accepts and built == [problem]
