@@ -52,6 +52,11 @@ class KafkaSettings(_Section):
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    # A killed worker's partitions move after the session timeout: Faust's default 60 s meant ~4 missed cycles.
+    # Searches run in other processes, so the worker's heartbeats are never starved for this long.
+    session_timeout_s: float = Field(default=10.0, ge=6, le=300, description="Consumer-group session timeout.")
+    heartbeat_interval_s: float = Field(default=3.0, gt=0, le=100, description="Consumer heartbeat interval "
+                                        "(at most a third of the session timeout).")
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod
@@ -84,6 +89,8 @@ class KafkaSettings(_Section):
                 raise ValueError(f"security_protocol {self.security_protocol} needs {', '.join(missing)}")
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("ssl_certfile and ssl_keyfile go together")
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError("heartbeat_interval_s must be at most a third of session_timeout_s")
         return self
 
     @property
@@ -166,13 +173,16 @@ class LlmSettings(_Section):
 
 
 class RouteSettings(_Section):
-    """Per-stage budgets of the route cycle; together they must fit inside the cycle."""
+    """Per-stage budgets of the route cycle; unset ones are shares of the cycle, and together they fit inside it."""
 
     enabled: bool = True
     llm_orders: int = Field(default=40, ge=1, le=1000, description="Most urgent orders shown to the LLM.")
-    llm_s: float = Field(default=6.0, gt=0, description="LLM wait; a late answer seeds the next cycle.")
-    improve_s: float = Field(default=1.5, gt=0, description="OR-Tools search from each warm start.")
-    solver_s: float = Field(default=1.5, gt=0, description="The solver-only candidate (PyVRP or OR-Tools).")
+    llm_s: float | None = Field(default=None, gt=0, description="LLM window per cycle (default: 25% of the cycle); "
+                                "a late answer seeds the next cycle.")
+    improve_s: float | None = Field(default=None, gt=0, description="OR-Tools search from each warm start "
+                                    "(default: 50% of the cycle).")
+    solver_s: float | None = Field(default=None, gt=0, description="The solver candidate (PyVRP warm-started from "
+                                   "the best plan so far, else OR-Tools; default: 50% of the cycle).")
     stability_cost: float = Field(default=60.0, ge=0, description="Cost of moving one order to another vehicle.")
     speed_kmh: float = Field(default=30.0, gt=0, le=200, description="Free-flow speed for lat/lon fleets.")
     budget_mode: Literal["time", "work"] = Field(
@@ -183,11 +193,31 @@ class RouteSettings(_Section):
     )
     improve_solutions: int = Field(default=40, ge=1, le=100_000, description="OR-Tools solutions per search (work).")
     solver_iterations: int = Field(default=300, ge=1, le=1_000_000, description="PyVRP iterations (work mode).")
+    search_processes: int | None = Field(default=None, ge=0, le=256, description="Processes the searches run in "
+                                         "(default: one per core; 0: threads of the worker itself).")
+
+    def for_cycle(self, cycle_seconds: float) -> RouteSettings:
+        """These settings with every unset stage budget set to its share of the cycle."""
+        shares = {"llm_s": LLM_SHARE, "improve_s": SEARCH_SHARE, "solver_s": SEARCH_SHARE}
+        return self.model_copy(update={name: round(cycle_seconds * share, 3)
+                                       for name, share in shares.items() if getattr(self, name) is None})
 
     @property
     def worst_case_s(self) -> float:
-        """LLM wait, two warm-started searches and the solver candidate, one after the other."""
-        return self.llm_s + 2 * self.improve_s + self.solver_s
+        """LLM window, then the searches, which run side by side (previous plan, LLM plan, solver candidate)."""
+        resolved = self if self.llm_s is not None else self.for_cycle(DEFAULT_CYCLE_SECONDS)
+        assert resolved.llm_s is not None and resolved.improve_s is not None and resolved.solver_s is not None
+        return resolved.llm_s + max(resolved.improve_s, resolved.solver_s)
+
+
+# Unset route budgets are shares of the cycle; the rest of it builds, checks and publishes the plans.
+LLM_SHARE, SEARCH_SHARE = 0.25, 0.5
+DEFAULT_CYCLE_SECONDS = 15.0
+
+
+def publish_margin_s(cycle_seconds: float) -> float:
+    """Time a cycle keeps for building the problem, checking and publishing (at 1,000 orders about 1-2 s)."""
+    return max(0.5, 0.1 * cycle_seconds)
 
 
 class FraudSettings(_Section):
@@ -241,11 +271,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _route_budget_fits_cycle(self) -> Self:
-        # A plan must be published within its cycle; 1 s is kept for building, checking and publishing.
-        if self.route.enabled and self.route.worst_case_s > self.cycle_seconds - 1:
+        # Unset stage budgets follow the cycle; the settings are frozen, so the resolved section is set in place.
+        object.__setattr__(self, "route", self.route.for_cycle(self.cycle_seconds))
+        # A plan must be published within its cycle; the margin is kept for building, checking and publishing.
+        margin = publish_margin_s(self.cycle_seconds)
+        if self.route.enabled and self.route.worst_case_s > self.cycle_seconds - margin:
             raise ValueError(
-                f"route budgets add up to {self.route.worst_case_s:g} s, more than ENGINE_CYCLE_SECONDS "
-                f"{self.cycle_seconds:g} s minus 1 s (lower ENGINE_ROUTE__LLM_S / __IMPROVE_S / __SOLVER_S)"
+                f"route budgets add up to {self.route.worst_case_s:g} s (LLM window + the longest search), more "
+                f"than ENGINE_CYCLE_SECONDS {self.cycle_seconds:g} s minus {margin:g} s (lower ENGINE_ROUTE__LLM_S "
+                "/ __IMPROVE_S / __SOLVER_S, or leave them unset to follow the cycle)"
             )
         if self.fraud.enabled and self.fraud.review_enabled and self.fraud.review_s > self.cycle_seconds:
             raise ValueError(

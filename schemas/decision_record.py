@@ -41,6 +41,8 @@ class DecisionRecord(WireModel):
     prompt_hash: str | None = None
     llm_raw_text: str | None = Field(default=None, max_length=100_000)
     llm_parse_ok: bool | None = None
+    llm_asked: bool | None = Field(default=None, description="Whether this fleet had its turn with the LLM this "
+                                   "cycle (None: no LLM configured); the worker's fleets take turns.")
     candidates: list[CandidateSummary] = Field(default_factory=list)
     chosen_source: str | None = Field(default=None, description="The PlanSource published, or None if nothing was.")
     published: bool

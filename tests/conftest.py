@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -48,14 +49,15 @@ def tiny_granite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def canned_server() -> Iterator[Callable[[int, bytes], str]]:
-    """A local HTTP server answering every POST with a canned status and body; returns a /v1 URL for them."""
+def canned_server() -> Iterator[Callable[..., str]]:
+    """A local HTTP server answering every POST with a canned status and body (after delay_s); returns a /v1 URL."""
     servers: list[ThreadingHTTPServer] = []
 
-    def serve(status: int, body: bytes) -> str:
+    def serve(status: int, body: bytes, delay_s: float = 0.0) -> str:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay_s)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -54,6 +54,8 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_batch_size=1_048_576,
         producer_linger=0.002,
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.kafka.session_timeout_s,
+        broker_heartbeat_interval=settings.kafka.heartbeat_interval_s,
         stream_wait_empty=True,
         autodiscover=False,
     )

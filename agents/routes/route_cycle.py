@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import faust
 
 from agents.kafka.cycle_timer import BackgroundTicks, every_cycle
 from agents.kafka.topics import RAW_BYTES
-from agents.llm.worker_model import SharedModel
+from agents.llm.worker_model import SharedModel, Turn
 from agents.routes.fleet_state import FleetViews
 from agents.routes.plan_store import PlanStore
-from engine.routes.decide import Budget, decide
+from engine.routes.decide import Budget, decide, warm_up
 from engine.routes.llm_proposer import LlmProposer, Proposal
 from engine.routes.plan import Plan
 from engine.routes.problem import Problem, build_problem
@@ -24,91 +28,199 @@ from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
+SEARCHES_PER_FLEET = 3  # the previous plan's, the LLM plan's and the solver candidate's
+
+
+class LlmTurns:
+    """Which fleets ask the shared model first: the one that waited longest since its last turn."""
+
+    def __init__(self) -> None:
+        self.last_turn: dict[str, float] = {}
+        self.cycles: dict[str, int] = {}
+        self.turns: dict[str, int] = {}
+
+    def order(self, fleet_ids: list[str]) -> list[str]:
+        """Never-asked fleets first, then the longest wait; ties by fleet id (a fixed, fair rotation)."""
+        return sorted(fleet_ids, key=lambda f: (self.last_turn.get(f, float("-inf")), f))
+
+    def took_turn(self, fleet_id: str, at: float) -> None:
+        self.last_turn[fleet_id] = at
+        self.turns[fleet_id] = self.turns.get(fleet_id, 0) + 1
+
+    def decided(self, fleet_id: str) -> None:
+        self.cycles[fleet_id] = self.cycles.get(fleet_id, 0) + 1
+
+    def share(self) -> dict[str, float]:
+        """Per fleet, the share of its cycles that had an LLM turn."""
+        return {f: round(self.turns.get(f, 0) / n, 3) for f, n in sorted(self.cycles.items()) if n}
+
 
 class RouteCycle:
-    """Runs one decision per fleet per cycle; never two at once for a fleet; LLM calls off the event loop."""
+    """Runs one decision per owned fleet per cycle; never two at once for a fleet; heavy work off the loop.
+
+    Problems are built in threads (numpy releases the GIL); the fleets take turns with the worker's one LLM
+    within the cycle's LLM window, the longest-waiting first; the searches run in a process pool (OR-Tools
+    holds the GIL for its whole search, which would stall Faust's heartbeats).
+    """
 
     def __init__(self, settings: Settings, views: FleetViews, routes: faust.TopicT,
-                 decisions: faust.TopicT, store: PlanStore, model: SharedModel | None) -> None:
+                 decisions: faust.TopicT, store: PlanStore, model: SharedModel | None,
+                 pool: Executor | None = None, processes: int = 1) -> None:
         route = settings.route
         self.views = views
         self.routes = routes
         self.decisions = decisions
         self.store = store
         self.model = model
+        self.pool = pool
+        self.processes = processes if pool is not None else 1  # searches of all fleets share these
         self.proposer = None if model is None else LlmProposer(model.model, max_tokens=settings.llm.max_tokens,
                                                                 max_orders=route.llm_orders)
-        self.llm_budget_s = route.llm_s
+        assert route.llm_s is not None  # Settings resolves unset budgets against the cycle
+        self.llm_window_s = route.llm_s
         self.budget = Budget.of(route)
         self.travel = StraightLineTravel(speed_kmh=route.speed_kmh)
         self.in_flight: set[str] = set()
         self.previous: dict[str, Plan] = {}
         self.late: dict[str, Proposal] = {}  # LLM answers that missed their cycle: they seed the next one
+        self.turns = LlmTurns()
         self.cycles = 0
 
     async def tick(self, at: datetime | None = None) -> None:
         """One cycle for every fleet this worker owns now (snapshots: events keep changing the live views)."""
         at = at or datetime.now(UTC)
-        fleets = [state.copy() for state in self.views.owned()]
-        await asyncio.gather(*(self.run_fleet(state, at) for state in fleets))
+        owned = self.views.owned()
+        owned_ids = {s.fleet_id for s in owned}
+        self.previous = {f: p for f, p in self.previous.items() if f in owned_ids}  # revoked fleets are forgotten
+        fleets = []
+        for state in owned:
+            if state.fleet_id in self.in_flight:
+                log.warning("fleet %s: previous cycle still running, skipping the cycle at %s", state.fleet_id, at)
+            else:
+                fleets.append(state.copy())
+        self.in_flight.update(s.fleet_id for s in fleets)
+        try:
+            await self._run(fleets, at)
+        finally:
+            self.in_flight.difference_update(s.fleet_id for s in fleets)
         self.cycles += 1
 
-    async def run_fleet(self, state: FleetState, at: datetime) -> None:
-        if state.fleet_id in self.in_flight:
-            log.warning("fleet %s: previous cycle still running, skipping the cycle at %s", state.fleet_id, at)
-            return
-        self.in_flight.add(state.fleet_id)
+    async def _run(self, fleets: list[FleetState], at: datetime) -> None:
+        loop = asyncio.get_running_loop()
+        window_ends = loop.time() + self.llm_window_s
+        started = time.monotonic()
+        built = await asyncio.gather(*(asyncio.to_thread(build_problem, s, at, self.travel) for s in fleets),
+                                     return_exceptions=True)
+        problem_ms = round((time.monotonic() - started) * 1000, 1)
+        problems: dict[str, Problem] = {}
+        for state, problem in zip(fleets, built, strict=True):
+            if isinstance(problem, BaseException):
+                log.error("fleet %s: could not build the problem at %s: %r", state.fleet_id, at, problem)
+            else:
+                problems[state.fleet_id] = problem
+        proposals: dict[str, asyncio.Future[Proposal | None]] = {f: loop.create_future() for f in problems}
+        asked: set[str] = set()
+        turns = asyncio.ensure_future(self._take_llm_turns(problems, proposals, asked, window_ends))
+        budget = self._budget_for(len(problems))
+        await asyncio.gather(*(self._run_fleet(s, problems[s.fleet_id], proposals[s.fleet_id], asked, budget,
+                                               {"problem": problem_ms}) for s in fleets if s.fleet_id in problems))
+        await turns
+
+    def _budget_for(self, fleets: int) -> Budget:
+        """Search time limits shrunk so every fleet's searches fit the pool within one cycle.
+
+        Each fleet submits up to SEARCHES_PER_FLEET searches; queued behind each other in too few processes,
+        time-limited searches would stretch the cycle past its deadline (work budgets are left as they are).
+        """
+        if self.budget.by_work or fleets == 0:
+            return self.budget
+        share = min(1.0, self.processes / (fleets * SEARCHES_PER_FLEET))
+        return replace(self.budget, improve_s=self.budget.improve_s * share, solver_s=self.budget.solver_s * share)
+
+    async def _take_llm_turns(self, problems: dict[str, Problem],
+                              proposals: dict[str, asyncio.Future[Proposal | None]], asked: set[str],
+                              window_ends: float) -> None:
+        """Ask the model fleet by fleet, longest-waiting first, until the LLM window closes; the rest go without."""
+        loop = asyncio.get_running_loop()
         try:
-            await self._decide_and_publish(state, at)
-        except Exception:  # one fleet's failure must not stop the others or the worker
-            log.exception("fleet %s: cycle at %s failed", state.fleet_id, at)
+            for fleet_id in self.turns.order(list(problems)) if self.model is not None else []:
+                remaining = window_ends - loop.time()
+                if remaining <= 0.05:
+                    break
+                turn = await self._ask(problems[fleet_id], remaining)
+                if turn.status == "busy":  # a request from an earlier cycle still holds the model
+                    break
+                asked.add(fleet_id)
+                self.turns.took_turn(fleet_id, loop.time())
+                if turn.status == "late":
+                    log.warning("fleet %s: LLM gave no answer within the %.1f s window; deciding without it",
+                                fleet_id, self.llm_window_s)
+                proposals[fleet_id].set_result(turn.value if turn.status == "answered" else None)
         finally:
-            self.in_flight.discard(state.fleet_id)
+            for fleet_id, future in proposals.items():
+                if not future.done():  # no turn this cycle: an answer that came late last time still counts
+                    future.set_result(self.late.pop(fleet_id, None))
 
-    async def _decide_and_publish(self, state: FleetState, at: datetime) -> None:
-        started = time.monotonic()
-        # The travel matrix is O(n²) (numpy, which releases the GIL): in a thread, so heartbeats never wait on it.
-        problem = await asyncio.to_thread(build_problem, state, at, self.travel)
-        stage_ms = {"problem": round((time.monotonic() - started) * 1000, 1)}
-        if self.previous.get(state.fleet_id) is None:
-            self.previous[state.fleet_id] = await self.store.previous_plan(state.fleet_id) or Plan.of({})
-        started = time.monotonic()
-        proposal = await self._llm_proposal(problem)
-        stage_ms["llm"] = round((time.monotonic() - started) * 1000, 1)
-        decision = await asyncio.to_thread(
-            decide, problem, llm=proposal, previous=self.previous.get(state.fleet_id), budget=self.budget,
-            stage_ms=stage_ms, input_offsets=state.applied_offsets,
-        )
-        started = time.monotonic()
-        key = state.fleet_id.encode()
-        if decision.plan is not None:
-            await self.routes.send(key=key, value=decision.plan.to_bytes())
-            await self.store.publish(decision.plan)
-            assert decision.chosen is not None
-            self.previous[state.fleet_id] = decision.chosen.plan
-        record = decision.record
-        record = record.model_copy(update={"stage_ms": {**record.stage_ms,
-                                                        "publish": round((time.monotonic() - started) * 1000, 1)}})
-        await self.decisions.send(key=key, value=record.to_bytes())
-        log.info("fleet %s @ %s: %s plan, cost %s, %s unassigned", state.fleet_id, at.isoformat(),
-                 record.chosen_source, decision.plan.cost if decision.plan else None,
-                 len(decision.plan.unassigned) if decision.plan else None)
-
-    async def _llm_proposal(self, problem: Problem) -> Proposal | None:
-        """The LLM's plan if it answers within its budget; a late answer is kept for the next cycle."""
-        late = self.late.pop(problem.fleet_id, None)
-        if self.model is None or self.proposer is None:
-            return None
+    async def _ask(self, problem: Problem, deadline_s: float) -> Turn[Proposal]:
+        assert self.model is not None and self.proposer is not None
         proposer, fleet_id = self.proposer, problem.fleet_id
+        self.late.pop(fleet_id, None)  # superseded by this turn's request
 
         def keep_late(proposal: Proposal) -> None:
             self.late[fleet_id] = proposal
 
-        turn = await self.model.ask(lambda: proposer.propose(problem), self.llm_budget_s, keep_late)
-        if turn.status == "late":
-            log.warning("fleet %s: LLM gave no answer within %.1f s; deciding without it", fleet_id,
-                        self.llm_budget_s)
-        return turn.value if turn.status == "answered" else late
+        return await self.model.ask(lambda: proposer.propose(problem), deadline_s, keep_late)
+
+    async def _run_fleet(self, state: FleetState, problem: Problem, proposal: asyncio.Future[Proposal | None],
+                         asked: set[str], budget: Budget, stage_ms: dict[str, float]) -> None:
+        try:
+            await self._decide_and_publish(state, problem, proposal, asked, budget, stage_ms)
+        except Exception:  # one fleet's failure must not stop the others or the worker
+            log.exception("fleet %s: cycle at %s failed", state.fleet_id, problem.at)
+
+    async def _decide_and_publish(self, state: FleetState, problem: Problem,
+                                  proposal_due: asyncio.Future[Proposal | None], asked: set[str], budget: Budget,
+                                  stage_ms: dict[str, float]) -> None:
+        fleet_id = state.fleet_id
+        if self.previous.get(fleet_id) is None:
+            self.previous[fleet_id] = await self._stored_previous(fleet_id)
+        started = time.monotonic()
+        proposal = await proposal_due
+        stage_ms = {**stage_ms, "llm": round((time.monotonic() - started) * 1000, 1)}
+        decision = await asyncio.to_thread(
+            decide, problem, llm=proposal, previous=self.previous.get(fleet_id), budget=budget,
+            stage_ms=stage_ms, input_offsets=state.applied_offsets, executor=self.pool,
+            llm_asked=(fleet_id in asked) if self.model is not None else None,
+        )
+        self.turns.decided(fleet_id)
+        started = time.monotonic()
+        key = fleet_id.encode()
+        if decision.plan is not None:
+            await self.routes.send(key=key, value=decision.plan.to_bytes())
+        record = decision.record
+        record = record.model_copy(update={"stage_ms": {**record.stage_ms,
+                                                        "publish": round((time.monotonic() - started) * 1000, 1)}})
+        # The audit goes out with the plan, before Redis: a Redis outage never costs a decision record.
+        await self.decisions.send(key=key, value=record.to_bytes())
+        if decision.plan is not None:
+            assert decision.chosen is not None
+            self.previous[fleet_id] = decision.chosen.plan
+            try:
+                await self.store.publish(decision.plan)
+            except Exception as error:  # Redis is a cache; the plan and its audit are on Kafka
+                log.error("fleet %s: could not write the plan to Redis: %s", fleet_id, error)
+        log.info("fleet %s @ %s: %s plan, cost %s, %s unassigned, LLM %s", fleet_id, problem.at.isoformat(),
+                 record.chosen_source, decision.plan.cost if decision.plan else None,
+                 len(decision.plan.unassigned) if decision.plan else None,
+                 "asked" if record.llm_asked else "not asked" if record.llm_asked is False else "off")
+
+    async def _stored_previous(self, fleet_id: str) -> Plan:
+        """Last cycle's plan from Redis (an empty plan when Redis has none or is down)."""
+        try:
+            return await self.store.previous_plan(fleet_id) or Plan.of({})
+        except Exception as error:
+            log.error("fleet %s: could not read the previous plan from Redis: %s", fleet_id, error)
+            return Plan.of({})
 
 
 def install_route_cycle(app: faust.App, settings: Settings, views: FleetViews,
@@ -117,6 +229,13 @@ def install_route_cycle(app: faust.App, settings: Settings, views: FleetViews,
     routes = app.topic(settings.topics.routes, partitions=settings.topics.partitions, **RAW_BYTES)
     decisions = app.topic(settings.topics.decisions, partitions=settings.topics.partitions, **RAW_BYTES)
     store = PlanStore(str(settings.redis_url), settings.redis_prefix)
-    cycle = RouteCycle(settings, views, routes, decisions, store, model)
+    processes = settings.route.search_processes
+    processes = os.cpu_count() or 1 if processes is None else processes
+    pool: ProcessPoolExecutor | None = None
+    if processes:  # spawn: a forked child would inherit Faust's event loop and threads
+        pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(processes):
+            pool.submit(warm_up)
+    cycle = RouteCycle(settings, views, routes, decisions, store, model, pool, processes)
     # RouteCycle skips a fleet whose previous cycle is still running, so ticks may overlap safely.
     return cycle, every_cycle(app, "route-cycle", settings.cycle_seconds, cycle.tick)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from engine.routes.check import CheckResult, check
 from engine.routes.llm_proposer import Proposal
@@ -12,7 +15,7 @@ from engine.routes.plan import Plan
 from engine.routes.problem import Problem
 from engine.routes.pyvrp_improver import PyVrpImprover
 from engine.routes.solver import repair, solve
-from engine.settings import RouteSettings
+from engine.settings import DEFAULT_CYCLE_SECONDS, RouteSettings
 from schemas import (
     CandidateSummary,
     DecisionRecord,
@@ -45,7 +48,9 @@ class Budget:
     def of(cls, route: RouteSettings, *, by_work: bool | None = None) -> Budget:
         """The budget the settings describe; by_work overrides ENGINE_ROUTE__BUDGET_MODE (backtests force it)."""
         work = route.budget_mode == "work" if by_work is None else by_work
-        return cls(improve_s=route.improve_s, solver_s=route.solver_s, stability_cost=route.stability_cost,
+        resolved = route if route.improve_s is not None else route.for_cycle(DEFAULT_CYCLE_SECONDS)
+        assert resolved.improve_s is not None and resolved.solver_s is not None
+        return cls(improve_s=resolved.improve_s, solver_s=resolved.solver_s, stability_cost=route.stability_cost,
                    improve_solutions=route.improve_solutions if work else None,
                    solver_iterations=route.solver_iterations if work else None)
 
@@ -84,18 +89,46 @@ class Decision:
     candidates: list[Candidate] = field(default_factory=list)
 
 
+Search = Callable[[], "Plan | None"]
+
+
+def warm_up() -> None:
+    """Nothing: submitted once per search process at start-up so OR-Tools and PyVRP are imported before cycle 1."""
+
+
+def solver_candidate(problem: Problem, budget: Budget, warm: Plan | None) -> Plan | None:
+    """PyVRP from the best plan so far (committed stops modelled); OR-Tools when PyVRP finds nothing feasible."""
+    limit = budget.cap(budget.solver_s)
+    improver = PyVrpImprover()
+    if improver.supports(problem):
+        plan = improver.improve(problem, time_limit_s=limit, iterations=budget.solver_iterations, initial=warm)
+        if plan is not None and check(problem, plan, ortools=False).feasible:
+            return plan
+    return solve(problem, time_limit_s=limit, solution_limit=budget.improve_solutions)
+
+
+def improved(problem: Problem, budget: Budget, seed: Plan, previous: Plan | None) -> Plan | None:
+    """OR-Tools search warm-started from seed, charging the stability cost against previous."""
+    return solve(problem, time_limit_s=budget.cap(budget.improve_s), initial=seed, previous=previous,
+                 stability_cost=budget.stability_cost, solution_limit=budget.improve_solutions)
+
+
 def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, budget: Budget,
-           stage_ms: dict[str, float] | None = None, input_offsets: dict[str, int] | None = None) -> Decision:
+           stage_ms: dict[str, float] | None = None, input_offsets: dict[str, int] | None = None,
+           executor: Executor | None = None, llm_asked: bool | None = None) -> Decision:
     """Turn proposals into checked candidates, pick the cheapest feasible one, and explain why.
 
-    `input_offsets` (the state's applied offsets) go into the record, so a backtest can rebuild that state.
+    The repaired previous plan is a candidate itself, so a search that runs out of time never loses it: on an
+    unchanged problem the published plan serves at least as many orders at no higher cost (stability aside).
+    The searches (previous plan, LLM plan, solver) run side by side on `executor` (a process pool: OR-Tools
+    holds the GIL) or one after the other without one. `input_offsets` (the state's applied offsets) go into
+    the record, so a backtest can rebuild that state; `llm_asked` says whether this fleet had its LLM turn.
     """
     timings = dict(stage_ms or {})
     candidates: list[Candidate] = []
     summaries: list[CandidateSummary] = []
 
-    def consider(source: PlanSource, plan: Plan | None, stage: str, started: float) -> None:
-        timings[stage] = round((time.monotonic() - started) * 1000, 1)
+    def consider(source: PlanSource, plan: Plan | None) -> None:
         if plan is None:
             return
         result = check(problem, plan)
@@ -105,36 +138,37 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
         if result.feasible:
             candidates.append(Candidate(source, plan, result))
 
+    def timed(stage: str, started: float) -> None:
+        timings[stage] = round((time.monotonic() - started) * 1000, 1)
+
+    searches: list[tuple[PlanSource, str, Search]] = []
     if llm is not None and llm.plan is not None:
         started = time.monotonic()
-        consider("llm", llm.plan, "check_llm", started)
-        started = time.monotonic()
-        seed = repair(problem, llm.plan)
-        consider("llm_repaired", solve(problem, time_limit_s=budget.cap(budget.improve_s), initial=seed,
-                                       previous=previous, stability_cost=budget.stability_cost,
-                                       solution_limit=budget.improve_solutions), "improve_llm", started)
+        consider("llm", llm.plan)
+        llm_seed = repair(problem, llm.plan)
+        timed("check_llm", started)
+        searches.append(("llm_repaired", "improve_llm", partial(improved, problem, budget, llm_seed, previous)))
     if previous is not None:
         started = time.monotonic()
-        seed = repair(problem, previous)
-        consider("previous_plan", solve(problem, time_limit_s=budget.cap(budget.improve_s), initial=seed,
-                                        previous=previous, stability_cost=budget.stability_cost,
-                                        solution_limit=budget.improve_solutions), "improve_previous", started)
-    started = time.monotonic()
-    improver = PyVrpImprover()
-    solver_plan = (improver.improve(problem, time_limit_s=budget.cap(budget.solver_s),
-                                    iterations=budget.solver_iterations)
-                   if improver.supports(problem) else None)
-    if solver_plan is None:  # committed stops (PyVRP cannot pin them) or nothing feasible found by PyVRP
-        solver_plan = solve(problem, time_limit_s=budget.cap(budget.solver_s), solution_limit=budget.improve_solutions)
-    consider("solver", solver_plan, "solver", started)
+        kept = repair(problem, previous)
+        consider("previous_plan", kept)  # kept as it is: a search that runs out of time cannot lose it
+        timed("keep_previous", started)
+        searches.append(("previous_plan", "improve_previous", partial(improved, problem, budget, kept, previous)))
+    warm = min(candidates, key=lambda c: c.score(previous, budget.stability_cost)).plan if candidates else None
+    searches.append(("solver", "solver", partial(solver_candidate, problem, budget, warm)))
+    for source, stage, plan, seconds in _run_searches(searches, executor):
+        started = time.monotonic()
+        consider(source, plan)
+        timings[stage] = round(seconds * 1000 + (time.monotonic() - started) * 1000, 1)
     if not candidates:  # nothing feasible at all: serve only the promises that can still be kept
         started = time.monotonic()
-        consider("solver", repair(problem, Plan.of({})), "fallback", started)
+        consider("solver", repair(problem, Plan.of({})))
+        timed("fallback", started)
     record = DecisionRecord(
         decision_id=RoutePlan.make_id(problem.fleet_id, problem.at), fleet_id=problem.fleet_id, cycle_at=problem.at,
         inputs_digest=problem.digest(), prompt_hash=llm.prompt_hash if llm else None,
         llm_raw_text=(llm.raw_text[:100_000] if llm and llm.raw_text is not None else None),
-        llm_parse_ok=(llm.plan is not None) if llm else None,
+        llm_parse_ok=(llm.plan is not None) if llm else None, llm_asked=llm_asked,
         candidates=summaries, chosen_source=None, published=False, stage_ms=timings,
         input_offsets=dict(input_offsets or {}),
     )
@@ -148,6 +182,23 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
     route_plan = to_route_plan(problem, chosen.plan, final, chosen.source)
     record = record.model_copy(update={"chosen_source": chosen.source, "published": True, "stage_ms": timings})
     return Decision(route_plan, record, chosen, candidates)
+
+
+def _run_searches(searches: list[tuple[PlanSource, str, Search]], executor: Executor | None
+                  ) -> list[tuple[PlanSource, str, Plan | None, float]]:
+    """Every search's plan and wall seconds: side by side on the executor, else one after the other."""
+    results: list[tuple[PlanSource, str, Plan | None, float]] = []
+    if executor is None:
+        for source, stage, search in searches:
+            started = time.monotonic()
+            plan = search()
+            results.append((source, stage, plan, time.monotonic() - started))
+        return results
+    started = time.monotonic()
+    futures = [(source, stage, executor.submit(search)) for source, stage, search in searches]
+    for source, stage, future in futures:
+        results.append((source, stage, future.result(), time.monotonic() - started))
+    return results
 
 
 def unassigned_reason(problem: Problem, order_id: str) -> str:

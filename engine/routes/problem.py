@@ -57,6 +57,10 @@ class Problem:
     vehicles: tuple[Vehicle, ...]
     objective: str = "seconds"  # "seconds" (live fleets) or "distance" (benchmarks)
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the per-process caches (`_`-named: OR-Tools models, locks, lookups), e.g. for a pool."""
+        return {name: value for name, value in self.__dict__.items() if not name.startswith("_")}
+
     def stop(self, order_id: str) -> Stop | None:
         return self._stops_by_id().get(order_id)
 

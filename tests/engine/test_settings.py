@@ -31,6 +31,7 @@ def test_defaults_point_at_the_devstack() -> None:
     assert settings.topics.orders == "orders" and settings.topics.dead_letters == "dead-letters"
     assert settings.llm.backend == "llama_cpp"
     assert settings.route.worst_case_s <= settings.cycle_seconds - 1
+    assert (settings.route.llm_s, settings.route.improve_s, settings.route.solver_s) == (3.75, 7.5, 7.5)
 
 
 def test_settings_are_frozen() -> None:
@@ -108,8 +109,11 @@ def test_every_bad_setting_is_listed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_route_budget_must_fit_the_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stage budgets longer than the cycle are refused, naming the cycle and the budget variables."""
+    """Stage budgets longer than the cycle are refused, naming the cycle and the budget variables; unset ones
+    follow the cycle and always fit."""
     monkeypatch.setenv("ENGINE_CYCLE_SECONDS", "5")
+    assert load_settings().route.worst_case_s == pytest.approx(3.75)
+    monkeypatch.setenv("ENGINE_ROUTE__LLM_S", "6")
     with pytest.raises(SettingsError, match=r"ENGINE_CYCLE_SECONDS 5 s.*ENGINE_ROUTE__LLM_S"):
         load_settings()
     monkeypatch.setenv("ENGINE_ROUTE__ENABLED", "false")

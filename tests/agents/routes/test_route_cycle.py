@@ -14,7 +14,7 @@ import pytest
 
 from agents.worker_process import WorkerProcess
 from schemas import DecisionRecord, GeoPoint, OrderEvent, RoutePlan, TimeWindow, TrafficEvent, VehicleEvent
-from tests.support import IsolatedEngine, consume_all, produce, redis_client, wait_for
+from tests.support import IsolatedEngine, consume_all, free_port, produce, redis_client, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -202,3 +202,61 @@ def test_hung_llm_does_not_delay_publication(services: None, tmp_path: Path, tin
         assert "LLM gave no answer within" in worker.log_tail(400)
     finally:
         worker.stop()
+
+
+def test_every_fleet_of_three_gets_llm_turns(services: None, tmp_path: Path, tiny_granite: tuple[Path, Path],
+                                             canned_server: Callable[..., str]) -> None:
+    """A model slow enough to answer one fleet per LLM window is shared in turn: each of three fleets is asked,
+    the longest-waiting first, and every decision record says whether its fleet was asked."""
+    answer = json.dumps({"choices": [{"message": {"content": '{"routes": []}'}}]}).encode()
+    engine = route_engine(tmp_path, ENGINE_LLM__BACKEND="openai", ENGINE_LLM__ANSWER_CACHE="false",
+                          ENGINE_LLM__BASE_URL=canned_server(200, answer, delay_s=0.7))
+    worker = start_worker(engine, tmp_path, tiny_granite[1])
+    try:
+        for fleet in ("fleet-1", "fleet-2", "fleet-3"):
+            feed(engine, fleet, orders=4)
+        decisions = wait_for(lambda: len(d := records(engine)) >= 12 and d, 90, "four cycles of three fleets")
+    finally:
+        worker.stop()
+    assert all(d.llm_asked is not None for d in decisions)
+    asked = {f: [d.llm_asked for d in decisions if d.fleet_id == f] for f in ("fleet-1", "fleet-2", "fleet-3")}
+    assert all(any(turns) for turns in asked.values()), asked
+    # One answer fits the 1 s window: no fleet is asked every cycle while another waits.
+    per_cycle = {}
+    for d in decisions:
+        per_cycle.setdefault(d.cycle_at, []).append(d.llm_asked)
+    assert all(sum(bool(a) for a in turns) <= 2 for turns in per_cycle.values()), per_cycle
+
+
+def test_two_workers_share_fleets_one_plan_per_cycle(services: None, tmp_path: Path,
+                                                     tiny_granite: tuple[Path, Path]) -> None:
+    """Two workers in one group split six fleets by partition: every fleet gets plans, never two owners'
+    (no two plans for a fleet within one cycle); when one stops, the other takes its fleets over."""
+    engine = route_engine(tmp_path)
+    fleets = [f"fleet-{n}" for n in range(6)]
+    first = start_worker(engine, tmp_path, tiny_granite[1])
+    second_env = {**engine.env, "ENGINE_LLM__MODEL_PATH": str(tiny_granite[1]),
+                  "ENGINE_WORKER_WEB_PORT": str(free_port()), "ENGINE_DATA_DIR": str(tmp_path / "second")}
+    second = WorkerProcess(second_env, tmp_path / "second.log")
+    second.start()
+    try:
+        for fleet in fleets:
+            feed(engine, fleet, orders=4)
+        wait_for(lambda: {p.fleet_id for p, _ in plans(engine)} >= set(fleets), 90, "plans for all six fleets")
+        shared_from = datetime.now(UTC)
+        wait_for(lambda: datetime.now(UTC) > shared_from + timedelta(seconds=4 * CYCLE_S), 5 * CYCLE_S, "4 cycles")
+        both = [p for p, _ in plans(engine) if p.cycle_at >= shared_from]
+        for fleet in fleets:
+            times = sorted(p.cycle_at for p in both if p.fleet_id == fleet)
+            assert len(times) >= 3, f"{fleet} was left out: {times}"
+            gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+            assert min(gaps) > CYCLE_S / 2, f"{fleet} has two owners: plans {gaps} s apart"
+        second.stop()
+        stopped_at = datetime.now(UTC)
+        took_over = wait_for(lambda: all(any(p.fleet_id == f and p.cycle_at > stopped_at for p, _ in plans(engine))
+                                         for f in fleets) and datetime.now(UTC), 60, "the survivor to decide all six")
+        print(f"takeover after a graceful stop: {(took_over - stopped_at).total_seconds():.1f} s")
+        assert (took_over - stopped_at).total_seconds() < 5 * CYCLE_S
+    finally:
+        second.stop()
+        first.stop()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
 from engine.routes.check import check
 from engine.routes.decide import Budget, decide
 from engine.routes.llm_proposer import Proposal
 from engine.routes.plan import Plan
+from engine.routes.pyvrp_improver import PyVrpImprover
+from engine.routes.solomon import read_solomon
 from engine.settings import RouteSettings
 from tests.route_factories import line_problem
 
@@ -78,3 +84,48 @@ def test_work_budget_decisions_repeat_exactly() -> None:
     budget = Budget(improve_s=1, solver_s=1, stability_cost=0, improve_solutions=10, solver_iterations=50)
     records = [decide(line_problem(), llm=None, previous=Plan.of({}), budget=budget).record for _ in range(2)]
     assert records[0].model_copy(update={"stage_ms": {}}) == records[1].model_copy(update={"stage_ms": {}})
+
+
+SOLOMON = Path(__file__).resolve().parents[4] / "shared" / "data" / "vrptw" / "solomon_100"
+
+
+def test_previous_plan_is_kept_when_the_searches_run_out_of_time() -> None:
+    """With searches far too short to finish, the repaired previous plan is still published: never fewer
+    orders served, never a higher cost than last cycle on the same problem."""
+    problem = read_solomon(SOLOMON / "RC101.txt")
+    previous = PyVrpImprover().improve(problem, time_limit_s=2.0)
+    assert previous is not None
+    before = check(problem, previous)
+    starved = Budget(improve_s=0.001, solver_s=0.001, stability_cost=0, improve_solutions=1, solver_iterations=1)
+    decision = decide(problem, llm=None, previous=previous, budget=starved)
+    assert decision.plan is not None and decision.chosen is not None
+    after = check(problem, decision.chosen.plan)
+    assert len(after.unassigned) <= len(before.unassigned) and after.cost <= before.cost + 1e-6
+    assert any(c.source == "previous_plan" and c.feasible for c in decision.record.candidates)
+
+
+def test_repeated_cycles_never_get_worse_on_an_unchanged_problem() -> None:
+    """Deciding the same problem again and again, feeding back the chosen plan, never raises the cost."""
+    problem = read_solomon(SOLOMON / "C101.txt")
+    budget = Budget(improve_s=0.3, solver_s=0.3, stability_cost=0)
+    previous: Plan | None = None
+    costs = []
+    for _ in range(3):
+        decision = decide(problem, llm=None, previous=previous, budget=budget)
+        assert decision.plan is not None and decision.chosen is not None
+        costs.append(decision.plan.cost)
+        previous = decision.chosen.plan
+    assert costs == sorted(costs, reverse=True)
+
+
+def test_searches_run_side_by_side_in_a_process_pool() -> None:
+    """With a process pool the three searches run in other processes and the published plan is still checked."""
+    problem = line_problem()
+    good = Proposal("llm", Plan.of({"west": ["a", "b"], "east": ["c", "d"]}), raw_text="{}", prompt_hash="h")
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        decision = decide(problem, llm=good, previous=Plan.of({"west": ["a"]}), budget=FAST, executor=pool,
+                          llm_asked=True)
+    assert decision.plan is not None and check(problem, decision.chosen.plan).feasible  # type: ignore[union-attr]
+    assert {"improve_llm", "improve_previous", "solver"} <= set(decision.record.stage_ms)
+    assert {c.source for c in decision.record.candidates} >= {"llm", "llm_repaired", "previous_plan", "solver"}
+    assert decision.record.llm_asked is True
