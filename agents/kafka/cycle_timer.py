@@ -21,6 +21,11 @@ class BackgroundTicks:
         self.running.add(task)
         task.add_done_callback(self.running.discard)
 
+    async def drain(self, timeout_s: float) -> None:
+        """Wait up to timeout_s for running ticks, so a graceful stop publishes the cycle it is in."""
+        if self.running:
+            await asyncio.wait(set(self.running), timeout=timeout_s)
+
 
 def every_cycle(app: faust.App, name: str, seconds: float, tick: Callable[[], Awaitable[Any]]) -> BackgroundTicks:
     """Register timer `name`: every `seconds`, start `tick` in the background.
@@ -33,5 +38,10 @@ def every_cycle(app: faust.App, name: str, seconds: float, tick: Callable[[], Aw
     @app.timer(interval=seconds, name=name)  # type: ignore[untyped-decorator]
     async def start_tick() -> None:
         ticks.start()
+
+    # Faust stops the consumer, sends on_before_shutdown, then stops the producer: finish the ticks in between.
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's stub wants a sync-or-Awaitable union
+    async def finish_ticks(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await ticks.drain(seconds)
 
     return ticks

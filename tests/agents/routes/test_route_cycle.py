@@ -253,6 +253,7 @@ def test_two_workers_share_fleets_one_plan_per_cycle(services: None, tmp_path: P
             assert min(gaps) > CYCLE_S / 2, f"{fleet} has two owners: plans {gaps} s apart"
         second.stop()
         stopped_at = datetime.now(UTC)
+        assert "NotReady" not in second.log_tail(2000), "a graceful stop must finish its cycle, not drop it"
         took_over = wait_for(lambda: all(any(p.fleet_id == f and p.cycle_at > stopped_at for p, _ in plans(engine))
                                          for f in fleets) and datetime.now(UTC), 60, "the survivor to decide all six")
         print(f"takeover after a graceful stop: {(took_over - stopped_at).total_seconds():.1f} s")
