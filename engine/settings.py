@@ -185,6 +185,8 @@ class RouteSettings(_Section):
                                    "the best plan so far, else OR-Tools; default: 50% of the cycle).")
     stability_cost: float = Field(default=60.0, ge=0, description="Cost of moving one order to another vehicle.")
     speed_kmh: float = Field(default=30.0, gt=0, le=200, description="Free-flow speed for lat/lon fleets.")
+    max_future_s: float = Field(default=300.0, ge=0, description="Fleet events dated further ahead of the time "
+                                "received are dead-lettered.")
     budget_mode: Literal["time", "work"] = Field(
         default="time",
         description="time: searches stop at their time limits (machine-dependent plans); work: OR-Tools descends "

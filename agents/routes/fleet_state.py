@@ -124,7 +124,8 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
 
     async def take(message: InputMessage) -> None:
         try:
-            parsed, fleet_id = read_fleet_event(schema_for[message.topic], message.value, message.key)
+            parsed, fleet_id = read_fleet_event(schema_for[message.topic], message.value, message.key,
+                                                datetime.now(UTC), settings.route.max_future_s)
         except DecodeError as error:
             await dead_letters.reject(message, error)
             return

@@ -270,10 +270,20 @@ def fleet_input_schemas(topics: TopicSettings) -> dict[str, type[WireModel]]:
     return {topics.orders: OrderEvent, topics.vehicles: VehicleEvent, topics.traffic: TrafficEvent}
 
 
-def read_fleet_event(schema: type[WireModel], value: bytes | None, key: bytes | None) -> tuple[FleetEvent, str]:
+def read_fleet_event(schema: type[WireModel], value: bytes | None, key: bytes | None, now: datetime,
+                     max_future_s: float) -> tuple[FleetEvent, str]:
     """A fleet input message as (event, fleet id); DecodeError says why it is rejected (the live agent and the
-    backtest accept exactly the same input)."""
+    backtest accept exactly the same input).
+
+    An event dated more than max_future_s after `now` (when it was received) is rejected: one bad clock must
+    not move the fleet's event time, which forgets closed orders, expires traffic and outdates position fixes.
+    """
     event = decode(schema, value)
     fleet_id = event_fleet(event, key, schema.__name__)
     assert isinstance(event, (OrderEvent, VehicleEvent, TrafficEvent))
+    if event.occurred_at > now + timedelta(seconds=max_future_s):
+        raise DecodeError(schema.__name__, [ErrorDetail(
+            location="occurred_at", error_type="in_future",
+            message=f"{event.occurred_at.isoformat()} is more than {max_future_s:g} s after the time received "
+                    "(ENGINE_ROUTE__MAX_FUTURE_S)")])
     return event, fleet_id

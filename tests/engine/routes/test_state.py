@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.routes.state import CLOSED_ORDER_MEMORY, FleetEvent, FleetState, SourcePosition
-from schemas import TrafficEvent
+from engine.routes.state import CLOSED_ORDER_MEMORY, FleetEvent, FleetState, SourcePosition, read_fleet_event
+from schemas import DecodeError, TrafficEvent
 from tests.factories import T0, order, traffic, vehicle
 
 
@@ -261,3 +261,16 @@ def test_open_and_closed_sets_do_not_depend_on_arrival_order(steps: list[tuple[s
     in_order, out_of_order = state_of(*events), state_of(*shuffled)
     assert in_order.orders == out_of_order.orders
     assert set(in_order.closed_orders) == set(out_of_order.closed_orders)
+
+
+@pytest.mark.parametrize("event", [order("f", "o1", minute=60 * 24 * 365 * 100, action="cancel"),
+                                   vehicle("f", "v1", minute=60 * 24 * 365 * 100),
+                                   traffic("f", "jam", minute=60 * 24 * 365 * 100)])
+def test_events_dated_far_ahead_are_refused(event: FleetEvent) -> None:
+    """A cancel, position fix or jam dated a century ahead is a DecodeError (dead-lettered), so it can never
+    wipe the closed-order memory, freeze a vehicle or expire the traffic; one within the limit is accepted."""
+    schema = type(event)
+    with pytest.raises(DecodeError, match="in_future|more than 300 s"):
+        read_fleet_event(schema, event.to_bytes(), b"f", T0, max_future_s=300)
+    near = event.model_copy(update={"occurred_at": T0 + timedelta(seconds=299)})
+    assert read_fleet_event(schema, near.to_bytes(), b"f", T0, max_future_s=300)[1] == "f"
