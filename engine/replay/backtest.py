@@ -142,7 +142,7 @@ class Backtest:
         topic = record.topic
         if topic in self.schema_for:
             self.summary.events += 1
-            self._take_fleet_event(record)
+            self._take_fleet_event(record, at)
         elif topic == self.topics.transactions:
             self.summary.events += 1
             self._take_transaction(record, at)
@@ -160,9 +160,10 @@ class Backtest:
         self.output({"kind": "dead_letter", "topic": record.topic, "partition": record.partition,
                      "offset": record.offset, "error": str(error)[:1000]})
 
-    def _take_fleet_event(self, record: LogRecord) -> None:
+    def _take_fleet_event(self, record: LogRecord, at: datetime) -> None:
         try:
-            event, fleet_id = read_fleet_event(self.schema_for[record.topic], record.value, record.key)
+            event, fleet_id = read_fleet_event(self.schema_for[record.topic], record.value, record.key, at,
+                                               self.settings.route.max_future_s)
         except DecodeError as error:
             self._dead_letter(record, error)
             return
