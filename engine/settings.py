@@ -187,6 +187,8 @@ class RouteSettings(_Section):
     speed_kmh: float = Field(default=30.0, gt=0, le=200, description="Free-flow speed for lat/lon fleets.")
     max_future_s: float = Field(default=300.0, ge=0, description="Fleet events dated further ahead of the time "
                                 "received are dead-lettered.")
+    ingest_batch_max: int = Field(default=500, ge=1, le=10_000, description="Most fleet events applied in one batch.")
+    ingest_batch_wait_ms: float = Field(default=5.0, gt=0, le=1000, description="Longest wait to fill a batch.")
     budget_mode: Literal["time", "work"] = Field(
         default="time",
         description="time: searches stop at their time limits (machine-dependent plans); work: OR-Tools descends "

@@ -94,6 +94,54 @@ class FleetViews:
         self.changed = set(states)
 
 
+class FleetIngest:
+    """Fleet events in batches: validate, apply, then write each touched fleet's changed records once."""
+
+    def __init__(self, settings: Settings, views: FleetViews, dead_letters: DeadLetters, guard: GapGuard) -> None:
+        self.route = settings.route
+        self.schema_for = fleet_input_schemas(settings.topics)
+        self.views = views
+        self.dead_letters = dead_letters
+        self.guard = guard
+
+    async def run(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        """Consume the stream; offsets are marked (and so committed) only after a batch is applied and written."""
+        # Batches: per event, Faust's own stream work and one produce request per changelog record dominated
+        # (measured 0.47 ms of worker CPU per event one at a time, 0.22 ms in batches).
+        batches = stream.take_events(self.route.ingest_batch_max,  # type: ignore[attr-defined]
+                                     within=self.route.ingest_batch_wait_ms / 1000)
+        async for events in batches:
+            messages: list[InputMessage] = []
+            for event in events:
+                messages.extend(await self.guard.collect(event.message))
+            await self.take_batch(messages)
+            last: dict[tuple[str, int], InputMessage] = {}
+            for message in messages:
+                last[(message.topic, message.partition)] = message
+            for message in last.values():
+                self.guard.mark(message)
+            yield None
+
+    async def take_batch(self, messages: list[InputMessage]) -> None:
+        """Apply a batch, then persist each touched fleet once (one meta record per fleet and batch)."""
+        touched: dict[str, int] = {}
+        now = datetime.now(UTC)
+        for message in messages:
+            try:
+                parsed, fleet_id = read_fleet_event(self.schema_for[message.topic], message.value, message.key, now,
+                                                    self.route.max_future_s)
+            except DecodeError as error:
+                await self.dead_letters.reject(message, error)
+                continue
+            source = SourcePosition(topic=message.topic, partition=message.partition, offset=message.offset)
+            if self.views.state(fleet_id).apply(parsed, source):  # False: redelivered after a restart
+                touched[fleet_id] = message.partition
+        for fleet_id, partition in touched.items():
+            state = self.views.states.get(fleet_id)
+            if state is not None:  # None: its partition was revoked while a dead letter was being sent
+                self.views.persist(state, partition)
+
+
 @dataclass
 class FleetStateWiring:
     """What the fleet-state agent registered on the app, for the timer and for tests."""
@@ -122,18 +170,6 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
     )
     views = FleetViews(table)
 
-    async def take(message: InputMessage) -> None:
-        try:
-            parsed, fleet_id = read_fleet_event(schema_for[message.topic], message.value, message.key,
-                                                datetime.now(UTC), settings.route.max_future_s)
-        except DecodeError as error:
-            await dead_letters.reject(message, error)
-            return
-        state = views.state(fleet_id)
-        source = SourcePosition(topic=message.topic, partition=message.partition, offset=message.offset)
-        if state.apply(parsed, source):  # False: redelivered after a restart, nothing changed
-            views.persist(state, message.partition)
-
     progress = app.Table(
         INPUT_PROGRESS_TABLE,
         partitions=topics.partitions,
@@ -141,12 +177,12 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
         value_type=bytes,
         help="Last input offset taken per topic/partition, for GapGuard.",
     )
-    guard = GapGuard(set(schema_for), progress, kafka_client_options(settings), take)
+    guard = GapGuard(set(schema_for), progress, kafka_client_options(settings))  # batches: collect() + mark()
+    ingest = FleetIngest(settings, views, dead_letters, guard)
 
     @app.agent(inputs, name="fleet-state")
     async def fleet_state_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            await guard.take(event.message)
+        async for _ in ingest.run(stream):
             yield None
 
     @table.on_recover
