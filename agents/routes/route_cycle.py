@@ -8,7 +8,6 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import faust
@@ -27,8 +26,6 @@ from engine.routes.travel import StraightLineTravel
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
-
-SEARCHES_PER_FLEET = 3  # the previous plan's, the LLM plan's and the solver candidate's
 
 
 class LlmTurns:
@@ -121,21 +118,10 @@ class RouteCycle:
         proposals: dict[str, asyncio.Future[Proposal | None]] = {f: loop.create_future() for f in problems}
         asked: set[str] = set()
         turns = asyncio.ensure_future(self._take_llm_turns(problems, proposals, asked, window_ends))
-        budget = self._budget_for(len(problems))
+        budget = self.budget.for_pool(self.processes, len(problems))
         await asyncio.gather(*(self._run_fleet(s, problems[s.fleet_id], proposals[s.fleet_id], asked, budget,
                                                {"problem": problem_ms}) for s in fleets if s.fleet_id in problems))
         await turns
-
-    def _budget_for(self, fleets: int) -> Budget:
-        """Search time limits shrunk so every fleet's searches fit the pool within one cycle.
-
-        Each fleet submits up to SEARCHES_PER_FLEET searches; queued behind each other in too few processes,
-        time-limited searches would stretch the cycle past its deadline (work budgets are left as they are).
-        """
-        if self.budget.by_work or fleets == 0:
-            return self.budget
-        share = min(1.0, self.processes / (fleets * SEARCHES_PER_FLEET))
-        return replace(self.budget, improve_s=self.budget.improve_s * share, solver_s=self.budget.solver_s * share)
 
     async def _take_llm_turns(self, problems: dict[str, Problem],
                               proposals: dict[str, asyncio.Future[Proposal | None]], asked: set[str],

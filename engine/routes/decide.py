@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 
@@ -29,6 +30,8 @@ from schemas.route_plan import PlanSource
 # Serving one more order always beats any saving in travel (objective units: seconds or distance).
 UNSERVED_COST = 1_000_000.0
 
+
+SEARCHES_PER_FLEET = 3  # from the previous plan, from the LLM plan, and the solver candidate
 
 # In work mode a time limit only stops a runaway search: this many times the stage's time budget.
 RUNAWAY_FACTOR = 20.0
@@ -57,6 +60,17 @@ class Budget:
     @property
     def by_work(self) -> bool:
         return self.improve_solutions is not None
+
+    def for_pool(self, processes: int, fleets: int) -> Budget:
+        """Search limits shrunk so every fleet's searches fit `processes` processes within one cycle.
+
+        Each fleet runs up to SEARCHES_PER_FLEET searches; queued behind each other in too few processes,
+        time-limited searches would stretch the cycle past its deadline (work budgets stay as they are).
+        """
+        if self.by_work or fleets == 0:
+            return self
+        rounds = math.ceil(fleets * SEARCHES_PER_FLEET / max(processes, 1))  # searches one process runs in turn
+        return replace(self, improve_s=self.improve_s / rounds, solver_s=self.solver_s / rounds)
 
     def cap(self, seconds: float) -> float:
         """The time limit of a stage: its budget, or only a runaway guard when the budget is work."""

@@ -6,6 +6,8 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from engine.routes.check import check
 from engine.routes.decide import Budget, decide
 from engine.routes.llm_proposer import Proposal
@@ -129,3 +131,13 @@ def test_searches_run_side_by_side_in_a_process_pool() -> None:
     assert {"improve_llm", "improve_previous", "solver"} <= set(decision.record.stage_ms)
     assert {c.source for c in decision.record.candidates} >= {"llm", "llm_repaired", "previous_plan", "solver"}
     assert decision.record.llm_asked is True
+
+
+def test_search_limits_shrink_to_fit_the_pool() -> None:
+    """Searches queued in too few processes share the cycle: limits divide by the rounds each process runs."""
+    budget = Budget(improve_s=6, solver_s=6)
+    assert budget.for_pool(processes=2, fleets=1).solver_s == 3  # 3 searches, 2 processes: 2 rounds
+    assert budget.for_pool(processes=2, fleets=3).improve_s == pytest.approx(6 / 5)  # 9 searches: 5 rounds
+    assert budget.for_pool(processes=16, fleets=3) == budget
+    worked = Budget(improve_s=6, solver_s=6, improve_solutions=10, solver_iterations=10)
+    assert worked.for_pool(processes=1, fleets=10) == worked  # work budgets never depend on the machine
