@@ -24,7 +24,7 @@ def run_stream(args: argparse.Namespace) -> int:
     """Run route cycles on the real pipeline (Kafka, Faust, Redis, llama.cpp) and report deadlines kept."""
     from benchmarks.stream import run_stream_bench
 
-    return run_stream_bench(vehicles=args.vehicles, orders=args.orders, cycles=args.cycles,
+    return run_stream_bench(vehicles=args.vehicles, orders=args.orders, fleets=args.fleets, cycles=args.cycles,
                             cycle_seconds=args.cycle_seconds, model=existing_file(args.model, "--model"),
                             out=args.json)
 
@@ -49,6 +49,32 @@ def run_replay(args: argparse.Namespace) -> int:
                             fraud_days=args.fraud_days, out=args.json)
 
 
+def run_ingest(args: argparse.Namespace) -> int:
+    """Events/s through the real fleet-state agent at a small and a large fleet, vs a bare Faust agent."""
+    from benchmarks.ingest import run_ingest_bench
+
+    if args.small_orders >= args.orders:
+        raise UsageError(f"--small-orders ({args.small_orders}) must be below --orders ({args.orders})")
+    return run_ingest_bench(orders=args.orders, vehicles=args.vehicles, small_orders=args.small_orders,
+                            events=args.events, out=args.json)
+
+
+def run_cycle(args: argparse.Namespace) -> int:
+    """decide() cycle after cycle on static Solomon-format problems vs PyVRP alone; exact feasibility."""
+    from benchmarks.cycle import main as bench_cycle
+
+    for path in args.instances:
+        existing_file(path, "--instances")
+    return bench_cycle(args.instances, args.cycles, args.seconds_pyvrp, args.json)
+
+
+def run_instance(args: argparse.Namespace) -> int:
+    """Write a seeded R/C/RC-like VRPTW instance of any size in the Solomon text format."""
+    from benchmarks.instances import main as write_instance
+
+    return write_instance(args.customers, args.kind, args.seed, args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engine bench", description=__doc__)
     bench = parser.add_subparsers(dest="bench", required=True)
@@ -58,7 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     routes.add_argument("--json", type=Path, default=None, help="write the per-instance results here")
     routes.set_defaults(run=run_routes)
 
+    cycle = bench.add_parser("cycle", help=run_cycle.__doc__)
+    cycle.add_argument("--instances", type=Path, nargs="+", required=True, help="Solomon-format .txt files")
+    cycle.add_argument("--cycles", type=positive_int, default=8, help="decide() runs per instance")
+    cycle.add_argument("--seconds-pyvrp", type=positive_float, default=10.0, help="the PyVRP-alone baseline's time")
+    cycle.add_argument("--json", type=Path, default=None, help="write the per-instance results and summary here")
+    cycle.set_defaults(run=run_cycle)
+
+    instance = bench.add_parser("instance", help=run_instance.__doc__)
+    instance.add_argument("--customers", type=positive_int, required=True)
+    instance.add_argument("--kind", choices=("r", "c", "rc"), default="rc",
+                          help="r: uniform, c: clustered, rc: half each")
+    instance.add_argument("--seed", type=int, default=1)
+    instance.add_argument("--out", type=Path, required=True, help="the .txt file to write")
+    instance.set_defaults(run=run_instance)
+
     stream = bench.add_parser("stream", help=run_stream.__doc__)
+    stream.add_argument("--fleets", type=positive_int, default=1, help="fleets, each with these vehicles and orders")
     stream.add_argument("--vehicles", type=positive_int, default=20)
     stream.add_argument("--orders", type=positive_int, default=200)
     stream.add_argument("--cycles", type=positive_int, default=8)
@@ -82,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--fraud-days", type=positive_int, default=2, help="handbook days in the payments log")
     replay.add_argument("--json", type=Path, default=None)
     replay.set_defaults(run=run_replay)
+
+    ingest = bench.add_parser("ingest", help=run_ingest.__doc__)
+    ingest.add_argument("--orders", type=positive_int, default=3000, help="open orders of the large fleet")
+    ingest.add_argument("--vehicles", type=positive_int, default=300, help="vehicles of either fleet")
+    ingest.add_argument("--small-orders", type=positive_int, default=50, help="open orders of the small fleet")
+    ingest.add_argument("--events", type=positive_int, default=20_000, help="measured vehicle updates per size")
+    ingest.add_argument("--json", type=Path, default=None)
+    ingest.set_defaults(run=run_ingest)
     return parser
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
+from agents.worker_process import PROJECT_ROOT
 from devstack import start_all
 from devstack.stack import LOG_DIR
 from engine.settings import Settings, load_settings_with
@@ -41,3 +46,19 @@ def percentile(values: list[float], q: float) -> float:
     """The q-quantile by nearest rank (NaN for no values); shared by the benchmarks."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def faust_baseline(settings: Settings, topic: str, count: int, label: str = "faust-baseline") -> float:
+    """Messages per second of a bare Faust agent (benchmarks/faust_baseline.py) copying `count` messages of `topic`."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    result = LOG_DIR / f"{settings.app_id}-{label}.json"
+    result.unlink(missing_ok=True)  # a run that writes nothing must not read an older run's figure
+    log_path = LOG_DIR / f"{settings.app_id}-{label}.log"
+    env = {**os.environ, "BASELINE_TOPIC": topic, "BASELINE_COUNT": str(count),
+           "BASELINE_RESULT": str(result), "BASELINE_BROKER": settings.kafka.faust_broker}
+    with log_path.open("wb") as log:
+        subprocess.run([sys.executable, "-m", "benchmarks.faust_baseline", "worker", "-l", "warn"], env=env,
+                       cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=1800, check=False)
+    if not result.is_file():
+        raise RuntimeError(f"the Faust baseline wrote no result; see {log_path}")
+    return float(json.loads(result.read_text())["tx_s"])

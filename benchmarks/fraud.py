@@ -16,8 +16,6 @@ import asyncio
 import heapq
 import json
 import os
-import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -29,8 +27,8 @@ from pydantic_core import from_json
 from rich.console import Console
 
 from agents.kafka.topics import admin_client, ensure_topics, kafka_client_options
-from agents.worker_process import PROJECT_ROOT, WorkerProcess
-from benchmarks.environment import bench_environment, percentile
+from agents.worker_process import WorkerProcess
+from benchmarks.environment import bench_environment, faust_baseline, percentile
 from devstack.stack import LOG_DIR
 from engine.fraud.detection_metrics import detection_metrics
 from engine.fraud.handbook import LABEL_DELAY, LabelledTx, read_handbook
@@ -143,19 +141,6 @@ async def _raw_loop(settings: Settings, count: int, scratch: str) -> float:
         await producer.stop()
 
 
-def _faust_baseline(settings: Settings, count: int) -> float:
-    """Messages per second of a bare Faust agent copying the same transactions (agents/bench_faust_baseline)."""
-    result = LOG_DIR / f"{settings.app_id}-faust-baseline.json"
-    env = {**os.environ, "BASELINE_TOPIC": settings.topics.transactions, "BASELINE_COUNT": str(count),
-           "BASELINE_RESULT": str(result), "BASELINE_BROKER": settings.kafka.faust_broker}
-    with (LOG_DIR / f"{settings.app_id}-faust-baseline.log").open("wb") as log:
-        subprocess.run([sys.executable, "-m", "benchmarks.faust_baseline", "worker", "-l", "warn"], env=env,
-                       cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=1800, check=False)
-    if not result.is_file():
-        raise RuntimeError(f"the Faust baseline wrote no result; see {log.name}")
-    return float(json.loads(result.read_text())["tx_s"])
-
-
 async def _paced(settings: Settings, events: list[tuple[datetime, int, str, bytes, bytes]], rate: float,
                  sent_at: dict[str, float], watcher: ScoreWatcher, scored_before: int) -> float:
     """Payments at `rate` per second (returns the rate achieved); each label once every payment before it in
@@ -229,7 +214,7 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
     await _produce_all(settings, warm)
     raw_tx_s = await _raw_loop(settings, warm_tx, scratch)
     console.print(f"bare aiokafka consume-and-produce: {raw_tx_s:.0f} msg/s")
-    faust_tx_s = await asyncio.to_thread(_faust_baseline, settings, warm_tx)
+    faust_tx_s = await asyncio.to_thread(faust_baseline, settings, settings.topics.transactions, warm_tx)
     console.print(f"bare Faust agent consume-and-produce: {faust_tx_s:.0f} msg/s")
     watcher = ScoreWatcher(settings)
     await watcher.start()

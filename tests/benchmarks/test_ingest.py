@@ -1,0 +1,27 @@
+"""`engine bench ingest` at a tiny size, on the real Kafka, Redis and worker."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from benchmarks.ingest import ingest_bench
+
+SIZE_FIELDS = {"orders", "vehicles", "events_per_s", "faust_baseline_per_s", "ratio", "changelog_bytes_per_event"}
+
+
+@pytest.mark.integration
+def test_ingest_bench_reports_both_fleet_sizes(services: None) -> None:
+    """Both fleet sizes are measured through the real agent and the bare Faust agent: the issue's JSON fields,
+    every figure positive, and each vehicle update costs under 4 KiB of changelog (no whole-fleet records)."""
+    result = ingest_bench(Console(quiet=True), orders=20, vehicles=5, small_orders=5, events=500)
+
+    sizes = result["sizes"]
+    assert [(s["orders"], s["vehicles"]) for s in sizes] == [(5, 5), (20, 5)]
+    for size in sizes:
+        assert set(size) >= SIZE_FIELDS
+        assert all(size[name] > 0 for name in SIZE_FIELDS), size
+        assert size["changelog_bytes_per_event"] < 4096, size
+        assert 0 < size["largest_record_bytes"] < 4096, size
+        assert size["changelog_records_per_event"] == 2.0, size  # the vehicle's record and the fleet's meta record
+    assert result["rate_large_over_small"] > 0
