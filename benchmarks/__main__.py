@@ -65,7 +65,7 @@ def run_cycle(args: argparse.Namespace) -> int:
 
     for path in args.instances:
         existing_file(path, "--instances")
-    return bench_cycle(args.instances, args.cycles, args.seconds_pyvrp, args.json)
+    return bench_cycle(args.instances, args.cycles, args.seconds_pyvrp, args.json, args.stability_cost)
 
 
 def run_instance(args: argparse.Namespace) -> int:
@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     cycle.add_argument("--instances", type=Path, nargs="+", required=True, help="Solomon-format .txt files")
     cycle.add_argument("--cycles", type=positive_int, default=8, help="decide() runs per instance")
     cycle.add_argument("--seconds-pyvrp", type=positive_float, default=10.0, help="the PyVRP-alone baseline's time")
+    cycle.add_argument("--stability-cost", type=float, default=None,
+                       help="cost of moving an order to another vehicle (default: ENGINE_ROUTE__STABILITY_COST)")
     cycle.add_argument("--json", type=Path, default=None, help="write the per-instance results and summary here")
     cycle.set_defaults(run=run_cycle)
 

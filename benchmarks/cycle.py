@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -161,14 +161,16 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure(instances: list[Path], cycles: int, pyvrp_seconds: float,
-            console: Console | None = None) -> dict[str, Any]:
+            console: Console | None = None, stability_cost: float | None = None) -> dict[str, Any]:
     """The benchmark's JSON: one row per instance and the summary, with the live settings' time budget."""
     console = console or Console()
     # Time mode whatever ENGINE_ROUTE__BUDGET_MODE says: the benchmark measures what a live cycle reaches, with
     # the live worker's process pool (one process per core) and its search limits for one fleet.
     route = load_settings_with({}).route
     count = route.search_processes if route.search_processes is not None else os.cpu_count() or 1
-    budget = Budget.of(route, by_work=False).for_pool(max(count, 1), 1)
+    budget = Budget.of(route, by_work=False).for_pool(max(count, 1), 2)  # no LLM: previous plan's and solver's
+    if stability_cost is not None:  # a static benchmark has no drivers to keep on their routes
+        budget = replace(budget, stability_cost=stability_cost)
     pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn")) if count else None
     try:
         rows = [run_instance(path, cycles, pyvrp_seconds, budget, console, pool) for path in instances]
@@ -181,11 +183,12 @@ def measure(instances: list[Path], cycles: int, pyvrp_seconds: float,
     return {"instances": rows, "summary": summary}
 
 
-def main(instances: list[Path], cycles: int, pyvrp_seconds: float, out: Path | None) -> int:
+def main(instances: list[Path], cycles: int, pyvrp_seconds: float, out: Path | None,
+         stability_cost: float | None = None) -> int:
     """Run, print a table and the summary, write the JSON; 0 when every cycle published an exactly feasible plan."""
     console = Console()
     console.width = max(console.width, 110)  # pipes and logs get 80 columns, too few for the table
-    report = measure(instances, cycles, pyvrp_seconds, console)
+    report = measure(instances, cycles, pyvrp_seconds, console, stability_cost)
     table = Table(title=f"decide() x {cycles} cycles (time budget, no LLM) vs PyVRP alone {pyvrp_seconds:g} s")
     for column in ("instance", "orders", "first", "last", "pyvrp", "last/pv", "@4/pv", "worse", "max s", "exact"):
         table.add_column(column, justify="right")

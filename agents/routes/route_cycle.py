@@ -17,7 +17,7 @@ from agents.kafka.topics import RAW_BYTES
 from agents.llm.worker_model import SharedModel, Turn
 from agents.routes.fleet_state import FleetViews
 from agents.routes.plan_store import PlanStore
-from engine.routes.decide import Budget, decide, warm_up
+from engine.routes.decide import SEARCHES_PER_FLEET, Budget, decide, warm_up
 from engine.routes.llm_proposer import LlmProposer, Proposal
 from engine.routes.plan import Plan
 from engine.routes.problem import Problem, build_problem
@@ -118,7 +118,8 @@ class RouteCycle:
         proposals: dict[str, asyncio.Future[Proposal | None]] = {f: loop.create_future() for f in problems}
         asked: set[str] = set()
         turns = asyncio.ensure_future(self._take_llm_turns(problems, proposals, asked, window_ends))
-        budget = self.budget.for_pool(self.processes, len(problems))
+        per_fleet = SEARCHES_PER_FLEET if self.model is not None else SEARCHES_PER_FLEET - 1
+        budget = self.budget.for_pool(self.processes, per_fleet * len(problems))
         await asyncio.gather(*(self._run_fleet(s, problems[s.fleet_id], proposals[s.fleet_id], asked, budget,
                                                {"problem": problem_ms}) for s in fleets if s.fleet_id in problems))
         await turns

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -31,7 +32,10 @@ from schemas.route_plan import PlanSource
 UNSERVED_COST = 1_000_000.0
 
 
-SEARCHES_PER_FLEET = 3  # from the previous plan, from the LLM plan, and the solver candidate
+SEARCHES_PER_FLEET = 3  # from the previous plan, from the LLM plan, and the solver candidate (2 without an LLM)
+
+# A search in the pool is given up at 1.5 x its limit + 1 s (time mode), so one overrun cannot cost the cycle.
+OVERRUN_FACTOR, OVERRUN_GRACE_S = 1.5, 1.0
 
 # In work mode a time limit only stops a runaway search: this many times the stage's time budget.
 RUNAWAY_FACTOR = 20.0
@@ -61,15 +65,15 @@ class Budget:
     def by_work(self) -> bool:
         return self.improve_solutions is not None
 
-    def for_pool(self, processes: int, fleets: int) -> Budget:
-        """Search limits shrunk so every fleet's searches fit `processes` processes within one cycle.
+    def for_pool(self, processes: int, searches: int) -> Budget:
+        """Search limits shrunk so `searches` searches (of every fleet this cycle) fit `processes` processes.
 
-        Each fleet runs up to SEARCHES_PER_FLEET searches; queued behind each other in too few processes,
-        time-limited searches would stretch the cycle past its deadline (work budgets stay as they are).
+        Queued behind each other in too few processes, time-limited searches would stretch the cycle past its
+        deadline; a fleet runs up to SEARCHES_PER_FLEET of them (work budgets stay as they are).
         """
-        if self.by_work or fleets == 0:
+        if self.by_work or searches == 0:
             return self
-        rounds = math.ceil(fleets * SEARCHES_PER_FLEET / max(processes, 1))  # searches one process runs in turn
+        rounds = math.ceil(searches / max(processes, 1))  # searches one process runs in turn
         return replace(self, improve_s=self.improve_s / rounds, solver_s=self.solver_s / rounds)
 
     def cap(self, seconds: float) -> float:
@@ -170,7 +174,7 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
         searches.append(("previous_plan", "improve_previous", partial(improved, problem, budget, kept, previous)))
     warm = min(candidates, key=lambda c: c.score(previous, budget.stability_cost)).plan if candidates else None
     searches.append(("solver", "solver", partial(solver_candidate, problem, budget, warm)))
-    for source, stage, plan, seconds in _run_searches(searches, executor):
+    for source, stage, plan, seconds in _run_searches(searches, executor, budget):
         started = time.monotonic()
         consider(source, plan)
         timings[stage] = round(seconds * 1000 + (time.monotonic() - started) * 1000, 1)
@@ -198,9 +202,13 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
     return Decision(route_plan, record, chosen, candidates)
 
 
-def _run_searches(searches: list[tuple[PlanSource, str, Search]], executor: Executor | None
+def _run_searches(searches: list[tuple[PlanSource, str, Search]], executor: Executor | None, budget: Budget
                   ) -> list[tuple[PlanSource, str, Plan | None, float]]:
-    """Every search's plan and wall seconds: side by side on the executor, else one after the other."""
+    """Every search's plan and wall seconds: side by side on the executor, else one after the other.
+
+    On the executor a search that overruns its limit by half (OR-Tools checks its clock only between moves,
+    and a loaded machine stretches it) is given up: the cycle publishes from the candidates it has.
+    """
     results: list[tuple[PlanSource, str, Plan | None, float]] = []
     if executor is None:
         for source, stage, search in searches:
@@ -209,9 +217,14 @@ def _run_searches(searches: list[tuple[PlanSource, str, Search]], executor: Exec
             results.append((source, stage, plan, time.monotonic() - started))
         return results
     started = time.monotonic()
+    deadline = started + budget.cap(max(budget.improve_s, budget.solver_s)) * OVERRUN_FACTOR + OVERRUN_GRACE_S
     futures = [(source, stage, executor.submit(search)) for source, stage, search in searches]
     for source, stage, future in futures:
-        results.append((source, stage, future.result(), time.monotonic() - started))
+        try:
+            plan = future.result(timeout=max(deadline - time.monotonic(), 0.0))
+        except FuturesTimeout:
+            plan = None  # still running in its process; its limit ends it there
+        results.append((source, stage, plan, time.monotonic() - started))
     return results
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from engine.routes.check import check
-from engine.routes.decide import Budget, decide
+from engine.routes.decide import Budget, _run_searches, decide
 from engine.routes.llm_proposer import Proposal
 from engine.routes.plan import Plan
 from engine.routes.pyvrp_improver import PyVrpImprover
@@ -136,8 +137,30 @@ def test_searches_run_side_by_side_in_a_process_pool() -> None:
 def test_search_limits_shrink_to_fit_the_pool() -> None:
     """Searches queued in too few processes share the cycle: limits divide by the rounds each process runs."""
     budget = Budget(improve_s=6, solver_s=6)
-    assert budget.for_pool(processes=2, fleets=1).solver_s == 3  # 3 searches, 2 processes: 2 rounds
-    assert budget.for_pool(processes=2, fleets=3).improve_s == pytest.approx(6 / 5)  # 9 searches: 5 rounds
-    assert budget.for_pool(processes=16, fleets=3) == budget
+    assert budget.for_pool(processes=2, searches=3).solver_s == 3  # 3 searches, 2 processes: 2 rounds
+    assert budget.for_pool(processes=2, searches=2) == budget  # side by side, one round
+    assert budget.for_pool(processes=2, searches=9).improve_s == pytest.approx(6 / 5)  # 5 rounds
+    assert budget.for_pool(processes=16, searches=9) == budget
     worked = Budget(improve_s=6, solver_s=6, improve_solutions=10, solver_iterations=10)
-    assert worked.for_pool(processes=1, fleets=10) == worked  # work budgets never depend on the machine
+    assert worked.for_pool(processes=1, searches=30) == worked  # work budgets never depend on the machine
+
+
+def test_a_search_that_overruns_is_given_up() -> None:
+    """In the pool, a search still running at 1.5 x its limit + 1 s yields no plan; the others' plans are kept."""
+    budget = Budget(improve_s=0.2, solver_s=0.2)
+    found = Plan.of({"west": ["a"]})
+
+    def quick() -> Plan:
+        return found
+
+    def stuck() -> Plan:
+        time.sleep(3)
+        return found
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = time.monotonic()
+        results = _run_searches([("solver", "solver", quick), ("previous_plan", "improve_previous", stuck)], pool,
+                                budget)
+        waited = time.monotonic() - started
+    assert [(source, plan) for source, _, plan, _ in results] == [("solver", found), ("previous_plan", None)]
+    assert waited < 2.0
