@@ -10,8 +10,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiokafka.admin import NewTopic
 from rich.console import Console
 
+from agents.kafka.topics import admin_client
 from agents.worker_process import PROJECT_ROOT
 from devstack import start_all
 from devstack.stack import LOG_DIR
@@ -62,3 +64,13 @@ def faust_baseline(settings: Settings, topic: str, count: int, label: str = "fau
     if not result.is_file():
         raise RuntimeError(f"the Faust baseline wrote no result; see {log_path}")
     return float(json.loads(result.read_text())["tx_s"])
+
+
+async def create_topic(settings: Settings, name: str) -> None:
+    """A scratch topic with the engine's partition count (a baseline's own input or output)."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, settings.topics.partitions, 1)])
+    finally:
+        await admin.close()

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import NewTopic
 from pydantic_core import from_json
 from rich.console import Console
 
-from agents.kafka.topics import admin_client, ensure_topics, kafka_client_options
+from agents.kafka.topics import ensure_topics, kafka_client_options
 from agents.worker_process import WorkerProcess
-from benchmarks.environment import bench_environment, faust_baseline, percentile
+from benchmarks.environment import bench_environment, create_topic, faust_baseline, percentile
 from devstack.stack import LOG_DIR
 from engine.fraud.detection_metrics import detection_metrics
 from engine.fraud.handbook import LABEL_DELAY, LabelledTx, read_handbook
@@ -204,12 +203,7 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
     warm_tx = sum(1 for e in warm if e[2] == "tx")
     await ensure_topics(settings)
     scratch = f"{settings.topics.transactions}-raw-copy"
-    admin = admin_client(settings)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(scratch, settings.topics.partitions, 1)])
-    finally:
-        await admin.close()
+    await create_topic(settings, scratch)
     console.print(f"warm-up: producing {warm_tx} payments and {len(warm) - warm_tx} labels (days 0-20)")
     await _produce_all(settings, warm)
     raw_tx_s = await _raw_loop(settings, warm_tx, scratch)

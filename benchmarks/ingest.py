@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import NewTopic
 from rich.console import Console
 
-from agents.kafka.topics import admin_client, kafka_client_options, topic_partitions
+from agents.kafka.topics import kafka_client_options, topic_partitions
 from agents.routes.fleet_state import FLEET_ENTITY_TABLE
 from agents.routes.summary_store import SummaryStore
 from agents.worker_process import WorkerProcess
-from benchmarks.environment import bench_environment, faust_baseline
+from benchmarks.environment import bench_environment, create_topic, faust_baseline
 from engine.routes.state import ENTITY_SEPARATOR, META, split_record_key
 from engine.settings import Settings
 from schemas import GeoPoint, OrderEvent, TimeWindow, VehicleEvent
@@ -163,12 +162,7 @@ async def _changelog_since(settings: Settings, fleet_id: str, since_ms: int, app
 async def _baseline(settings: Settings, fleet: Fleet, label: str) -> float:
     """The bare Faust agent's messages/s copying the fleet's update bytes from a topic of its own."""
     topic = f"{settings.app_id}-{label}"
-    admin = admin_client(settings)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, settings.topics.partitions, 1)])
-    finally:
-        await admin.close()
+    await create_topic(settings, topic)
     # Keyed by the fleet like the real input: one partition, as one fleet is for the agent.
     await _produce(settings, fleet.fleet_id, [(topic, value) for value in fleet.updates])
     return await asyncio.to_thread(faust_baseline, settings, topic, len(fleet.updates), label)

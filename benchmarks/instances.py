@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.routes.solomon import is_number
+
 KINDS = ("r", "c", "rc")
 CAPACITY = 200  # Solomon's type-1 capacity (C1, R1, RC1)
 HORIZON_SLACK = 1.2  # depot due = this x the longest witness route, so shorter routes have time to spare
@@ -72,7 +74,7 @@ def distance(a: Customer, b: Customer) -> float:
 def read_instance(path: Path) -> Instance:
     """Parse a Solomon text file as plain numbers (the benchmark's own view, independent of the engine's)."""
     rows = [line.split() for line in path.read_text().splitlines()]
-    numbers = [[float(x) for x in row] for row in rows if row and all(_is_number(x) for x in row)]
+    numbers = [[float(x) for x in row] for row in rows if row and all(is_number(x) for x in row)]
     nodes = [Customer(int(r[0]), *r[1:]) for r in numbers[1:] if len(r) == 7]
     if not nodes or nodes[0].number != 0:
         raise ValueError(f"{path}: no depot row (customer 0) found")
@@ -192,11 +194,3 @@ def _windowed(rng: random.Random, stop: Customer, start: float, horizon: int, ba
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -16,7 +16,7 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # Solomon times are abstract units fro
 def read_solomon(path: Path) -> Problem:
     """Parse the standard Solomon text format; node 0 is the depot every vehicle leaves and returns to."""
     lines = [line.split() for line in path.read_text().splitlines()]
-    numbers = [row for row in lines if row and all(_is_number(x) for x in row)]
+    numbers = [row for row in lines if row and all(is_number(x) for x in row)]
     vehicles_count, capacity = int(numbers[0][0]), int(numbers[0][1])
     nodes = [row for row in numbers[1:] if len(row) == 7]
     if not nodes or int(nodes[0][0]) != 0:
@@ -43,7 +43,8 @@ def best_known(bks_csv: Path) -> dict[str, float]:
         return {row["instance"]: float(row["distmin_distance"]) for row in csv.DictReader(f)}
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a Solomon-file token is a number (header words are not)."""
     try:
         float(text)
     except ValueError:
