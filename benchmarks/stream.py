@@ -152,7 +152,8 @@ def run_stream_bench(*, vehicles: int, orders: int, cycles: int, cycle_seconds: 
     topics = ("orders", "vehicles", "traffic", "routes", "decisions", "dead_letters")
     bench = bench_environment(console, "stream", topics,
                               ENGINE_CYCLE_SECONDS=str(cycle_seconds), ENGINE_LLM__MODEL_PATH=str(model),
-                              ENGINE_LLM__N_CTX="8192", ENGINE_LLM__MAX_TOKENS="1024")
+                              # 100 vehicles and 40 orders are ~9k tokens for the tiny model (one token a byte).
+                              ENGINE_LLM__N_CTX="16384", ENGINE_LLM__MAX_TOKENS="1024")
     settings = bench.settings
     worker = WorkerProcess(bench.env, bench.log_file("worker"))
     worker.start()

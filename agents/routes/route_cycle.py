@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 
@@ -17,13 +18,13 @@ from agents.kafka.topics import RAW_BYTES
 from agents.llm.worker_model import SharedModel, Turn
 from agents.routes.fleet_state import FleetViews
 from agents.routes.plan_store import PlanStore
-from engine.routes.decide import SEARCHES_PER_FLEET, Budget, decide, warm_up
+from engine.routes.decide import Budget, decide, warm_up
 from engine.routes.llm_proposer import LlmProposer, Proposal
 from engine.routes.plan import Plan
 from engine.routes.problem import Problem, build_problem
 from engine.routes.state import FleetState
 from engine.routes.travel import StraightLineTravel
-from engine.settings import Settings
+from engine.settings import Settings, publish_margin_s
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class RouteCycle:
                                                                 max_orders=route.llm_orders)
         assert route.llm_s is not None  # Settings resolves unset budgets against the cycle
         self.llm_window_s = route.llm_s
+        self.cycle_s = settings.cycle_seconds
         self.budget = Budget.of(route)
         self.travel = StraightLineTravel(speed_kmh=route.speed_kmh)
         self.in_flight: set[str] = set()
@@ -118,8 +120,17 @@ class RouteCycle:
         proposals: dict[str, asyncio.Future[Proposal | None]] = {f: loop.create_future() for f in problems}
         asked: set[str] = set()
         turns = asyncio.ensure_future(self._take_llm_turns(problems, proposals, asked, window_ends))
-        per_fleet = SEARCHES_PER_FLEET if self.model is not None else SEARCHES_PER_FLEET - 1
-        budget = self.budget.for_pool(self.processes, per_fleet * len(problems))
+        # Two searches per fleet (previous plan, solver), a third for each LLM plan that parses: known as the
+        # turns end, so each fleet sizes its search limits from what is left of the cycle when its turn is over.
+        searches = [2 * len(problems)]
+        publish_by = loop.time() + self.cycle_s - publish_margin_s(self.cycle_s) - (time.monotonic() - started)
+
+        def budget(proposal: Proposal | None) -> tuple[Budget, float]:
+            if proposal is not None and proposal.plan is not None:
+                searches[0] += 1
+            left = publish_by - loop.time()
+            return self.budget.for_pool(self.processes, searches[0], left), left
+
         await asyncio.gather(*(self._run_fleet(s, problems[s.fleet_id], proposals[s.fleet_id], asked, budget,
                                                {"problem": problem_ms}) for s in fleets if s.fleet_id in problems))
         await turns
@@ -159,14 +170,16 @@ class RouteCycle:
         return await self.model.ask(lambda: proposer.propose(problem), deadline_s, keep_late)
 
     async def _run_fleet(self, state: FleetState, problem: Problem, proposal: asyncio.Future[Proposal | None],
-                         asked: set[str], budget: Budget, stage_ms: dict[str, float]) -> None:
+                         asked: set[str], budget: Callable[[Proposal | None], tuple[Budget, float]],
+                         stage_ms: dict[str, float]) -> None:
         try:
             await self._decide_and_publish(state, problem, proposal, asked, budget, stage_ms)
         except Exception:  # one fleet's failure must not stop the others or the worker
             log.exception("fleet %s: cycle at %s failed", state.fleet_id, problem.at)
 
     async def _decide_and_publish(self, state: FleetState, problem: Problem,
-                                  proposal_due: asyncio.Future[Proposal | None], asked: set[str], budget: Budget,
+                                  proposal_due: asyncio.Future[Proposal | None], asked: set[str],
+                                  budget: Callable[[Proposal | None], tuple[Budget, float]],
                                   stage_ms: dict[str, float]) -> None:
         fleet_id = state.fleet_id
         if self.previous.get(fleet_id) is None:
@@ -174,8 +187,10 @@ class RouteCycle:
         started = time.monotonic()
         proposal = await proposal_due
         stage_ms = {**stage_ms, "llm": round((time.monotonic() - started) * 1000, 1)}
+        search_budget, left_s = budget(proposal)
         decision = await asyncio.to_thread(
-            decide, problem, llm=proposal, previous=self.previous.get(fleet_id), budget=budget,
+            decide, problem, llm=proposal, previous=self.previous.get(fleet_id), budget=search_budget,
+            wait_s=max(left_s, 0.0) if self.pool is not None else None,
             stage_ms=stage_ms, input_offsets=state.applied_offsets, executor=self.pool,
             llm_asked=(fleet_id in asked) if self.model is not None else None,
         )

@@ -32,10 +32,10 @@ from schemas.route_plan import PlanSource
 UNSERVED_COST = 1_000_000.0
 
 
-SEARCHES_PER_FLEET = 3  # from the previous plan, from the LLM plan, and the solver candidate (2 without an LLM)
 
 # A search in the pool is given up at 1.5 x its limit + 1 s (time mode), so one overrun cannot cost the cycle.
 OVERRUN_FACTOR, OVERRUN_GRACE_S = 1.5, 1.0
+MIN_SEARCH_S = 0.2  # below this no search finds anything at depot size; the kept previous plan still publishes
 
 # In work mode a time limit only stops a runaway search: this many times the stage's time budget.
 RUNAWAY_FACTOR = 20.0
@@ -65,16 +65,22 @@ class Budget:
     def by_work(self) -> bool:
         return self.improve_solutions is not None
 
-    def for_pool(self, processes: int, searches: int) -> Budget:
-        """Search limits shrunk so `searches` searches (of every fleet this cycle) fit `processes` processes.
+    def for_pool(self, processes: int, searches: int, seconds_left: float | None = None) -> Budget:
+        """Search limits that fit `searches` searches (of every fleet this cycle) into `processes` processes.
 
         Queued behind each other in too few processes, time-limited searches would stretch the cycle past its
-        deadline; a fleet runs up to SEARCHES_PER_FLEET of them (work budgets stay as they are).
+        deadline: each process runs ceil(searches / processes) rounds, all within `seconds_left` when given
+        (and never longer than the configured limits). Work budgets stay as they are.
         """
         if self.by_work or searches == 0:
             return self
-        rounds = math.ceil(searches / max(processes, 1))  # searches one process runs in turn
-        return replace(self, improve_s=self.improve_s / rounds, solver_s=self.solver_s / rounds)
+        rounds = math.ceil(searches / max(processes, 1))
+        improve_s, solver_s = self.improve_s / rounds, self.solver_s / rounds
+        if seconds_left is not None:  # a fast LLM leaves more of the cycle to the searches, a slow one less
+            fit = max(seconds_left, 0.0) / rounds / OVERRUN_FACTOR
+            improve_s, solver_s = max(min(self.improve_s, fit), MIN_SEARCH_S), max(min(self.solver_s, fit),
+                                                                                 MIN_SEARCH_S)
+        return replace(self, improve_s=improve_s, solver_s=solver_s)
 
     def cap(self, seconds: float) -> float:
         """The time limit of a stage: its budget, or only a runaway guard when the budget is work."""
@@ -119,7 +125,9 @@ def solver_candidate(problem: Problem, budget: Budget, warm: Plan | None) -> Pla
     limit = budget.cap(budget.solver_s)
     improver = PyVrpImprover()
     if improver.supports(problem):
-        plan = improver.improve(problem, time_limit_s=limit, iterations=budget.solver_iterations, initial=warm)
+        # An empty warm start would skip PyVRP's own construction and leave a short search serving nothing.
+        initial = warm if warm is not None and any(orders for _, orders in warm.routes) else None
+        plan = improver.improve(problem, time_limit_s=limit, iterations=budget.solver_iterations, initial=initial)
         if plan is not None and check(problem, plan, ortools=False).feasible:
             return plan
     return solve(problem, time_limit_s=limit, solution_limit=budget.improve_solutions)
@@ -133,7 +141,8 @@ def improved(problem: Problem, budget: Budget, seed: Plan, previous: Plan | None
 
 def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, budget: Budget,
            stage_ms: dict[str, float] | None = None, input_offsets: dict[str, int] | None = None,
-           executor: Executor | None = None, llm_asked: bool | None = None) -> Decision:
+           executor: Executor | None = None, llm_asked: bool | None = None,
+           wait_s: float | None = None) -> Decision:
     """Turn proposals into checked candidates, pick the cheapest feasible one, and explain why.
 
     The repaired previous plan is a candidate itself, so a search that runs out of time never loses it: on an
@@ -141,6 +150,7 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
     The searches (previous plan, LLM plan, solver) run side by side on `executor` (a process pool: OR-Tools
     holds the GIL) or one after the other without one. `input_offsets` (the state's applied offsets) go into
     the record, so a backtest can rebuild that state; `llm_asked` says whether this fleet had its LLM turn.
+    `wait_s` is how long the searches may take in all before the cycle must publish without the late ones.
     """
     timings = dict(stage_ms or {})
     candidates: list[Candidate] = []
@@ -174,7 +184,7 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
         searches.append(("previous_plan", "improve_previous", partial(improved, problem, budget, kept, previous)))
     warm = min(candidates, key=lambda c: c.score(previous, budget.stability_cost)).plan if candidates else None
     searches.append(("solver", "solver", partial(solver_candidate, problem, budget, warm)))
-    for source, stage, plan, seconds in _run_searches(searches, executor, budget):
+    for source, stage, plan, seconds in _run_searches(searches, executor, budget, wait_s):
         started = time.monotonic()
         consider(source, plan)
         timings[stage] = round(seconds * 1000 + (time.monotonic() - started) * 1000, 1)
@@ -202,12 +212,13 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
     return Decision(route_plan, record, chosen, candidates)
 
 
-def _run_searches(searches: list[tuple[PlanSource, str, Search]], executor: Executor | None, budget: Budget
-                  ) -> list[tuple[PlanSource, str, Plan | None, float]]:
+def _run_searches(searches: list[tuple[PlanSource, str, Search]], executor: Executor | None, budget: Budget,
+                  wait_s: float | None = None) -> list[tuple[PlanSource, str, Plan | None, float]]:
     """Every search's plan and wall seconds: side by side on the executor, else one after the other.
 
-    On the executor a search that overruns its limit by half (OR-Tools checks its clock only between moves,
-    and a loaded machine stretches it) is given up: the cycle publishes from the candidates it has.
+    On the executor a search still running after wait_s (default: its limit by half again plus 1 s; OR-Tools
+    checks its clock only between moves, and a loaded machine stretches it) is given up: the cycle publishes
+    from the candidates it has.
     """
     results: list[tuple[PlanSource, str, Plan | None, float]] = []
     if executor is None:
@@ -217,7 +228,9 @@ def _run_searches(searches: list[tuple[PlanSource, str, Search]], executor: Exec
             results.append((source, stage, plan, time.monotonic() - started))
         return results
     started = time.monotonic()
-    deadline = started + budget.cap(max(budget.improve_s, budget.solver_s)) * OVERRUN_FACTOR + OVERRUN_GRACE_S
+    if wait_s is None:
+        wait_s = budget.cap(max(budget.improve_s, budget.solver_s)) * OVERRUN_FACTOR + OVERRUN_GRACE_S
+    deadline = started + wait_s
     futures = [(source, stage, executor.submit(search)) for source, stage, search in searches]
     for source, stage, future in futures:
         try:

@@ -222,7 +222,7 @@ def test_every_fleet_of_three_gets_llm_turns(services: None, tmp_path: Path, tin
     asked = {f: [d.llm_asked for d in decisions if d.fleet_id == f] for f in ("fleet-1", "fleet-2", "fleet-3")}
     assert all(any(turns) for turns in asked.values()), asked
     # One answer fits the 1 s window: no fleet is asked every cycle while another waits.
-    per_cycle = {}
+    per_cycle: dict[datetime, list[bool | None]] = {}
     for d in decisions:
         per_cycle.setdefault(d.cycle_at, []).append(d.llm_asked)
     assert all(sum(bool(a) for a in turns) <= 2 for turns in per_cycle.values()), per_cycle

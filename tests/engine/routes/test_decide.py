@@ -141,6 +141,10 @@ def test_search_limits_shrink_to_fit_the_pool() -> None:
     assert budget.for_pool(processes=2, searches=2) == budget  # side by side, one round
     assert budget.for_pool(processes=2, searches=9).improve_s == pytest.approx(6 / 5)  # 5 rounds
     assert budget.for_pool(processes=16, searches=9) == budget
+    # 12 s left of the cycle, 6 searches on 2 processes: 3 rounds of 12 / 3 / 1.5 (overrun margin) = 2.67 s.
+    assert budget.for_pool(processes=2, searches=6, seconds_left=12).solver_s == pytest.approx(12 / 3 / 1.5)
+    assert budget.for_pool(processes=2, searches=2, seconds_left=60) == budget  # never above the configured
+    assert budget.for_pool(processes=2, searches=6, seconds_left=-1).improve_s == 0.2  # a floor, not zero
     worked = Budget(improve_s=6, solver_s=6, improve_solutions=10, solver_iterations=10)
     assert worked.for_pool(processes=1, searches=30) == worked  # work budgets never depend on the machine
 
