@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+import redis
 
 from agents.cli.errors import UsageError, existing_file
 from agents.cli.parsing import Commands
@@ -23,10 +26,23 @@ def _answer_cache(settings: Settings, args: argparse.Namespace) -> tuple[AnswerC
     if args.llm == "none":
         return None, name
     if name == "redis":
-        return RedisAnswerCache(str(settings.redis_url), settings.redis_prefix, settings.llm.answer_cache_ttl_s), name
+        cache = RedisAnswerCache(str(settings.redis_url), settings.redis_prefix, settings.llm.answer_cache_ttl_s)
+        try:
+            cache.get("reachable?")
+        except redis.RedisError as error:
+            raise UsageError(f"--llm-cache redis: Redis at {settings.redis_url} does not answer ({error}): start it "
+                             "(engine services start) or set ENGINE_REDIS_URL") from error
+        return cache, name
+    path = Path(name)
+    if path.is_dir():
+        raise UsageError(f"--llm-cache {path} is a folder, not a JSON-lines file")
+    if not path.parent.is_dir():
+        raise UsageError(f"--llm-cache {path}: folder {path.parent} does not exist (create it first)")
     try:
-        return FileAnswerCache(Path(name)), name
-    except ValueError as error:
+        return FileAnswerCache(path), name
+    except UnicodeDecodeError as error:
+        raise UsageError(f"LLM answer cache {path} is not a JSON-lines text file ({error.reason})") from error
+    except (OSError, ValueError) as error:
         raise UsageError(f"LLM answer cache {error}") from error
 
 
@@ -34,16 +50,28 @@ def run(args: argparse.Namespace) -> int:
     """Run the decision core offline over a recorded log on event time; decisions as JSON lines (no Kafka)."""
     settings = load_settings()
     existing_file(args.log)
+    if args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder: give the decisions file's name, e.g. {args.out}/out.jsonl")
     if not args.out.parent.is_dir():
         raise UsageError(f"--out {args.out}: folder {args.out.parent} does not exist (create it first)")
+    if args.out.resolve() == args.log.resolve():
+        raise UsageError(f"--out {args.out} is the log itself: write the decisions to another file")
     if args.speed_kmh is not None and not 0 < args.speed_kmh <= 200:
         raise UsageError("--speed-kmh must be in (0, 200]")
     cache, cache_name = _answer_cache(settings, args)
     try:
         result = run_backtest(settings, args.log, args.out, cache=cache, ask_model=args.llm == "model",
                               reproduce=args.reproduce, strict=not args.allow_truncated, speed_kmh=args.speed_kmh)
-    except (TruncatedLogError, ModelMissingError, ModelLoadError, ValueError) as error:
+    except TruncatedLogError as error:
+        raise UsageError(f"{error} (--allow-truncated backtests what it holds)") from error
+    except (ModelMissingError, ModelLoadError, ValueError) as error:  # also MissingTopicError: names the topic
         raise UsageError(str(error)) from error
+    except redis.RedisError as error:
+        raise UsageError(f"--llm-cache redis: Redis at {settings.redis_url} stopped answering ({error})") from error
+    if result.summary.late_records:
+        print(f"warning: {result.summary.late_records} record(s) came after a cycle later than their own timestamp "
+              f"(the log is out of time order by more than the merge's lookahead): those cycles decided without "
+              "them; re-record the topics with `engine record` (it writes them merged)", file=sys.stderr)
     events = result.summary.events
     print(json.dumps({"out": str(args.out), **result.summary.as_dict(),
                       "llm_cache": None if cache is None else cache_name,

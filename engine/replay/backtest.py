@@ -6,6 +6,7 @@ Fraud: payments are validated, featurised and scored by the same functions as th
 feed the terminal features and the final metrics; the most uncertain cases are reviewed every cycle.
 With `reproduce`, the cycles are the ones a live worker recorded on the decisions topic, each on exactly the
 inputs it had applied (DecisionRecord.input_offsets) and with the LLM answer it used (by request hash).
+Records are taken in `time_ordered` order (merged by timestamp across topics and partitions), as replay sends them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from engine.fraud.scorer import FraudScorer
 from engine.llm.answer_cache import AnswerCache, CachedLanguageModel
 from engine.llm.language_model import LanguageModel
 from engine.replay.event_clock import EventClock
-from engine.replay.event_log import EventLogReader, LogRecord, read_header
+from engine.replay.event_log import LOOKAHEAD, EventLogReader, LogRecord, read_header, time_ordered
 from engine.routes.decide import Budget, decide
 from engine.routes.llm_proposer import LlmProposer, Proposal, proposal_from_answer
 from engine.routes.plan import Plan
@@ -70,10 +71,15 @@ class BacktestSummary:
     labels: int = 0
     recorded_answers_found: int = 0  # reproduce mode: live LLM answers found in the cache by their hash
     unreproducible: int = 0  # reproduce mode: decisions without input offsets, or whose answer is not cached
+    late_records: int = 0  # records older than a cycle already decided (out of time order beyond the lookahead)
     fraud_metrics: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class MissingTopicError(ValueError):
+    """The log lacks a topic the backtest needs (or holds it under a name the settings do not know)."""
 
 
 @dataclass
@@ -92,8 +98,9 @@ class Backtest:
 
     def __init__(self, settings: Settings, output: Output, *, llm: LanguageModel | None = None,
                  answers: AnswerCache | None = None, open_assessor: Callable[[], RiskAssessor] | None = None,
-                 reproduce: bool = False, speed_kmh: float | None = None) -> None:
+                 reproduce: bool = False, speed_kmh: float | None = None, lookahead: int = LOOKAHEAD) -> None:
         self.settings = settings
+        self.lookahead = lookahead  # records the time-order merge looks ahead (0: file order, as before the merge)
         self.topics = settings.topics
         self.output = output
         self.answers = answers  # reproduce mode reads a live decision's answer by the hash it recorded
@@ -116,15 +123,21 @@ class Backtest:
         self.queued: dict[str, dict[str, deque[tuple[int, FleetEvent, SourcePosition]]]] = defaultdict(
             lambda: defaultdict(deque))
         self.recorded: list[DecisionRecord] = []
+        self.last_offsets: dict[str, int] = {}  # "topic/partition" -> highest offset in the log
+        self.last_cycle_ms: int | None = None  # event time of the latest cycle decided
 
     def run(self, records: Iterable[LogRecord]) -> BacktestSummary:
         """Take every record, fire the cycles on event time, and write the summary line last."""
-        for record in records:
+        for record in time_ordered(records, self.lookahead):
             at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
             if not self.reproduce:
                 for cycle_at in self.clock.due(at):
                     self.cycle(cycle_at)
+                    self.last_cycle_ms = int(cycle_at.timestamp() * 1000)
+                if self.last_cycle_ms is not None and record.timestamp_ms < self.last_cycle_ms:
+                    self.summary.late_records += 1  # a cycle before it has decided without it
             self.take(record, at)
+        self._check_inputs()
         if self.reproduce:
             self._flush_fraud()
             self.replay_recorded()
@@ -140,6 +153,8 @@ class Backtest:
     def take(self, record: LogRecord, at: datetime) -> None:
         """One recorded message: fleet input, payment, label, a live decision (reproduce), or ignored."""
         topic = record.topic
+        slot = f"{topic}/{record.partition}"
+        self.last_offsets[slot] = max(record.offset, self.last_offsets.get(slot, -1))
         if topic in self.schema_for:
             self.summary.events += 1
             self._take_fleet_event(record, at)
@@ -154,6 +169,42 @@ class Backtest:
                 self.recorded.append(decode(DecisionRecord, record.value))
             except DecodeError as error:
                 self._dead_letter(record, error)
+
+    def _check_inputs(self) -> None:
+        """MissingTopicError when the log holds nothing the backtest reads, or (reproduce) not what it needs."""
+        seen = sorted({slot.rsplit("/", 1)[0] for slot in self.last_offsets})
+        held = ", ".join(seen) or "no records"
+        if self.reproduce:
+            self._check_reproducible(held)
+        elif seen and not self.summary.events:
+            t = self.topics
+            raise MissingTopicError(
+                f"the log holds none of the topics a backtest reads ({t.orders}, {t.vehicles}, {t.traffic}, "
+                f"{t.transactions}, {t.fraud_labels}), only {held}: record them, or set ENGINE_TOPICS__* to the "
+                "recorded names")
+
+    def _check_reproducible(self, held: str) -> None:
+        """Every recorded decision's inputs must be in the log, under topic names the settings know."""
+        decisions = self.topics.decisions
+        if not self.recorded:
+            raise MissingTopicError(
+                f"--reproduce needs the live decisions: the log has no records of topic {decisions} (it holds "
+                f"{held}): record it too (engine record --topic {decisions} ...), or set ENGINE_TOPICS__DECISIONS "
+                "to the recorded name")
+        for live in self.recorded:
+            for slot, offset in sorted(live.input_offsets.items()):
+                topic = slot.rsplit("/", 1)[0]
+                if topic not in self.schema_for:
+                    raise MissingTopicError(
+                        f"decision {live.decision_id} applied {slot}, which is not a fleet input topic of these "
+                        f"settings ({', '.join(self.schema_for)}): set ENGINE_TOPICS__ORDERS/VEHICLES/TRAFFIC to the "
+                        "live worker's names")
+                if self.last_offsets.get(slot, -1) < offset:
+                    where = (f"the log holds it only up to offset {self.last_offsets[slot]}"
+                             if slot in self.last_offsets else f"the log has no record of it (it holds {held})")
+                    raise MissingTopicError(
+                        f"decision {live.decision_id} applied {slot} up to offset {offset}, but {where}: record "
+                        f"topic {topic} with the others, to its end (engine record --topic {topic} ...)")
 
     def _dead_letter(self, record: LogRecord, error: DecodeError) -> None:
         self.summary.dead_letters += 1
@@ -185,13 +236,13 @@ class Backtest:
         self._review(at)
 
     def decide_fleet(self, state: FleetState, at: datetime, proposal: Proposal | None, *,
-                     recorded: bool = False) -> None:
+                     recorded: bool = False, llm_asked: bool | None = None) -> None:
         problem = build_problem(state, at, self.travel)
         if not recorded and self.proposer is not None:
-            proposal = self.proposer.propose(problem)
+            proposal, llm_asked = self.proposer.propose(problem), True  # offline every fleet has its turn
         previous = self.previous.get(state.fleet_id) or Plan.of({})
         decision = decide(problem, llm=proposal, previous=previous, budget=self.budget,
-                          input_offsets=state.applied_offsets)
+                          input_offsets=state.applied_offsets, llm_asked=llm_asked)
         if decision.plan is not None:
             assert decision.chosen is not None
             self.previous[state.fleet_id] = decision.chosen.plan
@@ -218,7 +269,8 @@ class Backtest:
                     _, event, source = queue.popleft()
                     state.apply(event, source)
             self.summary.cycles += 1
-            self.decide_fleet(state, live.cycle_at, self._recorded_proposal(live), recorded=True)
+            self.decide_fleet(state, live.cycle_at, self._recorded_proposal(live), recorded=True,
+                              llm_asked=live.llm_asked)
 
     def _recorded_proposal(self, live: DecisionRecord) -> Proposal | None:
         """The LLM proposal a live decision used: its answer from the cache by the hash it recorded."""

@@ -1,10 +1,15 @@
-"""BacktestDiff: two decision files side by side — plan cost, feasibility, acceptance, unassigned, fraud metrics."""
+"""BacktestDiff: two decision files side by side — plan cost, feasibility, acceptance, unassigned, fraud metrics.
+
+A cycle is better in B as the cycle's own choice would rank it: a published plan over none, then fewer unassigned
+orders whatever the cost, and only then the lower cost.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +23,17 @@ class CycleResult:
     published: bool
     cost: float | None
     unassigned: int
+    served: int
     candidates: int
     feasible_candidates: int
     llm_proposed: bool
     llm_feasible: bool
     chosen_source: str | None
     plan: Any
+
+    def rank(self) -> tuple[int, int, float]:
+        """Lower is better, as decide() chooses: a plan at all, then fewer unassigned, then the cost."""
+        return (0 if self.published else 1, self.unassigned, self.cost or 0.0)
 
 
 @dataclass
@@ -40,13 +50,17 @@ class BacktestResult:
     def read(cls, path: Path) -> BacktestResult:
         """Parse a `engine backtest` output; ValueError names the file and line of anything else."""
         result = cls(path)
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                try:
-                    item = json.loads(line)
-                    result._take(item)
-                except (ValueError, KeyError, TypeError) as error:
-                    raise ValueError(f"{path}:{number}: not a backtest decision line ({error!r})") from error
+        try:
+            with path.open(encoding="utf-8") as f:
+                for number, line in enumerate(f, 1):
+                    try:
+                        item = json.loads(line)
+                        result._take(item)
+                    except (ValueError, KeyError, TypeError) as error:
+                        raise ValueError(f"{path}:{number}: not a backtest decision line ({error!r})") from error
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path} is binary, not a backtest's decisions file (JSON lines); if it is an event "
+                             f"log, backtest it first: engine backtest {path} --out decisions.jsonl") from error
         if not result.header:
             raise ValueError(f"{path}: no backtest header line (is it a `engine backtest` output?)")
         if not result.summary:
@@ -63,7 +77,8 @@ class BacktestResult:
             llm = [c for c in candidates if c["source"] == "llm"]
             self.cycles[(item["fleet_id"], item["cycle_at"])] = CycleResult(
                 published=plan is not None, cost=plan["cost"] if plan else None,
-                unassigned=len(plan["unassigned"]) if plan else 0, candidates=len(candidates),
+                unassigned=len(plan["unassigned"]) if plan else 0,
+                served=sum(len(route["stops"]) for route in plan["routes"]) if plan else 0, candidates=len(candidates),
                 feasible_candidates=sum(c["feasible"] for c in candidates),
                 llm_proposed=record["prompt_hash"] is not None, llm_feasible=any(c["feasible"] for c in llm),
                 chosen_source=record["chosen_source"], plan=plan)
@@ -84,6 +99,7 @@ class BacktestResult:
             "published_rate": _rate(len(published), len(cycles)),
             "mean_cost": _rate(sum(c.cost or 0.0 for c in published), len(published)),
             "total_unassigned": sum(c.unassigned for c in cycles),
+            "total_served": sum(c.served for c in cycles),
             "feasible_candidate_rate": _rate(sum(c.feasible_candidates for c in cycles), candidates),
             "llm_feasible_rate": _rate(sum(c.llm_feasible for c in proposed), len(proposed)),
             "llm_chosen_rate": _rate(sum(c.chosen_source in LLM_SOURCES for c in proposed), len(proposed)),
@@ -115,14 +131,33 @@ class BacktestDiff:
         return sum(self.a.fraud_scores[t] != self.b.fraud_scores[t] for t in both)
 
     def per_cycle(self) -> list[dict[str, Any]]:
-        """One row per cycle both runs decided: cost and unassigned in each."""
+        """One row per cycle both runs decided: cost, unassigned and served in each, and which one is better."""
         rows = []
         for key in self.common_cycles():
             a, b = self.a.cycles[key], self.b.cycles[key]
+            verdict = "better" if b.rank() < a.rank() else "worse" if b.rank() > a.rank() else "same"
             rows.append({"fleet_id": key[0], "cycle_at": key[1], "cost_a": a.cost, "cost_b": b.cost,
                          "unassigned_a": a.unassigned, "unassigned_b": b.unassigned,
+                         "served_a": a.served, "served_b": b.served, "published_a": a.published,
+                         "published_b": b.published, "b_is": verdict,
                          "source_a": a.chosen_source, "source_b": b.chosen_source})
         return rows
+
+    def verdicts(self) -> dict[str, int]:
+        """Counts of cycles where B is better or worse: by orders served first, by cost only when those tie."""
+        counts = dict.fromkeys(("better_in_b", "worse_in_b", "served_more_in_b", "served_fewer_in_b",
+                                "cost_better_in_b", "cost_worse_in_b"), 0)
+        for key in self.common_cycles():
+            a, b = self.a.cycles[key].rank(), self.b.cycles[key].rank()
+            counts["better_in_b"] += b < a
+            counts["worse_in_b"] += b > a
+            if b[:2] != a[:2]:  # a plan or not, or a different number left unassigned: cost does not count
+                counts["served_more_in_b"] += b[:2] < a[:2]
+                counts["served_fewer_in_b"] += b[:2] > a[:2]
+            else:
+                counts["cost_better_in_b"] += b[2] < a[2]
+                counts["cost_worse_in_b"] += b[2] > a[2]
+        return counts
 
     def report(self) -> dict[str, Any]:
         """Totals of A and B, their difference, and the counts of what changed."""
@@ -130,39 +165,53 @@ class BacktestDiff:
         only_a = len(self.a.cycles.keys() - self.b.cycles.keys())
         only_b = len(self.b.cycles.keys() - self.a.cycles.keys())
         changed = self.changed_plans()
-        cost_deltas = [(r["cost_b"] or 0.0) - (r["cost_a"] or 0.0) for r in self.per_cycle()]
         return {
             "a": str(self.a.path), "b": str(self.b.path),
             "totals_a": ta, "totals_b": tb,
             "delta": {k: _delta(ta[k], tb.get(k)) for k in ta if k in tb},
             "cycles_compared": len(self.common_cycles()), "cycles_only_in_a": only_a, "cycles_only_in_b": only_b,
-            "plans_changed": len(changed), "cost_better_in_b": sum(d < 0 for d in cost_deltas),
-            "cost_worse_in_b": sum(d > 0 for d in cost_deltas), "fraud_scores_changed": self.changed_scores(),
+            "plans_changed": len(changed), **self.verdicts(), "fraud_scores_changed": self.changed_scores(),
             "identical": not changed and not only_a and not only_b and not self.changed_scores()
                          and self.a.fraud_scores.keys() == self.b.fraud_scores.keys(),
         }
 
-    def plot(self, out: Path) -> Path:
-        """A PNG: plan cost per cycle of A and B, and unassigned orders per cycle."""
+    def figure(self) -> Any:
+        """The matplotlib Figure against event time, one line per fleet: cost and unassigned, A solid, B dashed."""
         import matplotlib
 
         matplotlib.use("Agg")  # files only: no display on a server
         import matplotlib.pyplot as plt
 
         rows = self.per_cycle()
-        x = range(len(rows))
+        fleets = sorted({r["fleet_id"] for r in rows})
+        colours = plt.get_cmap("tab10")
         figure, (cost_axis, unassigned_axis) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-        for side, style in (("a", "-"), ("b", "--")):
-            path = getattr(self, side).path.name
-            cost_axis.plot(x, [r[f"cost_{side}"] if r[f"cost_{side}"] is not None else math.nan for r in rows],
-                           style, label=f"{side.upper()}: {path}")
-            unassigned_axis.plot(x, [r[f"unassigned_{side}"] for r in rows], style, label=side.upper())
+        for number, fleet in enumerate(fleets):
+            mine = [r for r in rows if r["fleet_id"] == fleet]
+            times = [datetime.fromisoformat(r["cycle_at"]) for r in mine]
+            colour = colours(number % 10)
+            for side, style in (("a", "-"), ("b", "--")):
+                label = f"{fleet} {side.upper()}" if len(fleets) <= 10 else None
+                cost_axis.plot(times, [r[f"cost_{side}"] if r[f"cost_{side}"] is not None else math.nan
+                                       for r in mine], style, color=colour, label=label)
+                unassigned_axis.plot(times, [r[f"unassigned_{side}"] for r in mine], style, color=colour)
         cost_axis.set_ylabel("plan cost (s of travel)")
-        cost_axis.legend(loc="upper left", fontsize="small")
+        if fleets and len(fleets) <= 10:
+            cost_axis.legend(loc="upper left", fontsize="small", ncol=2)
         unassigned_axis.set_ylabel("unassigned orders")
-        unassigned_axis.set_xlabel("decision (fleet and event-time cycle, in time order)")
-        figure.suptitle(f"{len(self.changed_plans())} of {len(rows)} plans differ")
+        unassigned_axis.set_xlabel(f"event time (cycle); solid A = {self.a.path.name}, dashed B = {self.b.path.name}")
+        figure.autofmt_xdate()
+        verdicts = self.verdicts()
+        figure.suptitle(f"{len(self.changed_plans())} of {len(rows)} plans differ; B better in "
+                        f"{verdicts['better_in_b']}, worse in {verdicts['worse_in_b']} (served first, then cost)")
         figure.tight_layout()
+        return figure
+
+    def plot(self, out: Path) -> Path:
+        """Write figure() as a PNG."""
+        import matplotlib.pyplot as plt
+
+        figure = self.figure()
         out.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(out, dpi=100)
         plt.close(figure)

@@ -6,15 +6,21 @@ count). The compressed stream is made of independent zstd frames closed every `F
 on `flush()` and on close, so a recording killed mid-write loses at most its last open frame. The
 reader raises `TruncatedLogError`, naming the last good record, when a record is incomplete, fails its
 checksum, or the end marker is missing.
+
+Order: a log may hold its topic-partitions block by block (older recordings) or merged; `time_ordered` is the
+one order every consumer of a log reads it in (replay and backtest alike), and `PartitionMerge` is how the
+recorder writes partitions read side by side already merged, so that reading a recording changes nothing.
 """
 
 from __future__ import annotations
 
+import heapq
 import io
 import json
 import struct
 import zlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +35,9 @@ VERSION = 1
 FRAME_RECORDS = 1000
 _FRAME = struct.Struct(">I")
 _FIXED = struct.Struct(">iqqH")  # partition, offset, timestamp ms, number of headers
+LOOKAHEAD = 20_000  # records time_ordered holds at most: memory stays bounded whatever the log's size
+
+Slot = tuple[str, int]  # (topic, partition)
 
 
 @dataclass(frozen=True)
@@ -236,3 +245,88 @@ def read_header(path: Path) -> dict[str, Any]:
     finally:
         iterator.close()  # type: ignore[attr-defined]
     return reader.header
+
+
+def time_ordered(records: Iterable[LogRecord], lookahead: int = LOOKAHEAD) -> Iterator[LogRecord]:
+    """Records merged by timestamp across topics and partitions, each partition's own order kept.
+
+    An older recording holds each partition as a block; read in that order, one partition's later records would
+    come before another's earlier ones. The merge looks `lookahead` records ahead (bounded memory); equal
+    timestamps keep the order of the file, so a log already in time order (or written merged by the recorder)
+    comes out exactly as it is, and the same file always gives the same sequence.
+    """
+    queues: dict[Slot, deque[tuple[int, LogRecord]]] = {}
+    heads: list[tuple[int, int, Slot]] = []  # (timestamp of the queue's head, its place in the file, queue)
+    buffered = 0
+
+    def pop() -> LogRecord:
+        nonlocal buffered
+        _, _, slot = heapq.heappop(heads)
+        queue = queues[slot]
+        _, record = queue.popleft()
+        buffered -= 1
+        if queue:
+            heapq.heappush(heads, (queue[0][1].timestamp_ms, queue[0][0], slot))
+        return record
+
+    for index, record in enumerate(records):
+        slot = (record.topic, record.partition)
+        queue = queues.setdefault(slot, deque())
+        if not queue:
+            heapq.heappush(heads, (record.timestamp_ms, index, slot))
+        queue.append((index, record))
+        buffered += 1
+        if buffered > lookahead:
+            yield pop()
+    while heads:
+        yield pop()
+
+
+class PartitionMerge:
+    """Partitions read side by side, merged: a record leaves only once every partition still being read has one
+    waiting, so the output is the merge of the whole partitions (by timestamp, then topic and partition) whatever
+    order the reads came back in; what time_ordered reads back from such a file is the file itself.
+    """
+
+    def __init__(self) -> None:
+        self._queues: dict[Slot, deque[LogRecord]] = {}
+        self._heads: list[tuple[int, str, int]] = []  # (timestamp, topic, partition) of each non-empty queue
+
+    def add(self, record: LogRecord) -> None:
+        """One record read from its partition (in that partition's order)."""
+        queue = self._queues.setdefault((record.topic, record.partition), deque())
+        if not queue:
+            heapq.heappush(self._heads, (record.timestamp_ms, record.topic, record.partition))
+        queue.append(record)
+
+    def waiting(self, slot: Slot) -> int:
+        """How many records of this partition wait to be merged."""
+        queue = self._queues.get(slot)
+        return len(queue) if queue else 0
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
+    def _pop(self) -> LogRecord:
+        _, topic, partition = heapq.heappop(self._heads)
+        queue = self._queues[(topic, partition)]
+        record = queue.popleft()
+        if queue:
+            heapq.heappush(self._heads, (queue[0].timestamp_ms, topic, partition))
+        return record
+
+    def ready(self, reading: set[Slot]) -> Iterator[LogRecord]:
+        """The records that can leave now: merged while every partition in `reading` (not finished) has one."""
+        if any(not self._queues.get(slot) for slot in reading):
+            return
+        while self._heads:
+            record = self._pop()
+            yield record
+            slot = (record.topic, record.partition)
+            if slot in reading and not self._queues[slot]:
+                return
+
+    def drain(self) -> Iterator[LogRecord]:
+        """Everything still waiting, merged (every partition is finished, or the recording stops)."""
+        while self._heads:
+            yield self._pop()

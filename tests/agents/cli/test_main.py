@@ -137,3 +137,102 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["backtest", str(log), "--out", str(tmp_path / "missing" / "out.jsonl")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist (create it first)" in err
+
+
+@pytest.fixture
+def user_files(tmp_path: Path) -> Path:
+    """A folder of things users pass by mistake: a folder, a text file, a binary file, a header-only (interrupted)
+    log, a one-record log of `orders`, a corrupt progress file, a minimal decisions file."""
+    from engine.replay.event_log import EventLogWriter, LogRecord
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "text.txt").write_text("hello\n")
+    (tmp_path / "blob.bin").write_bytes(bytes(range(256)))
+    with EventLogWriter(tmp_path / "orders.log.zst", {"topics": ["orders"]}) as writer:
+        writer.append(LogRecord("orders", 0, 0, 1_767_225_600_000, b"f", b"{}"))
+    EventLogWriter(tmp_path / "cut.log.zst", {"topics": ["orders"]}).flush()  # killed before its first record
+    (tmp_path / "progress.json").write_text("{oops")
+    (tmp_path / "decisions.jsonl").write_text('{"kind":"backtest"}\n{"kind":"summary"}\n')
+    return tmp_path
+
+
+USER_ERRORS = [
+    (["backtest", "{d}/missing.log", "--out", "{d}/o.jsonl"], "{d}/missing.log does not exist"),
+    (["backtest", "{d}/orders.log.zst", "--out", "{d}/folder"], "--out {d}/folder is a folder"),
+    (["backtest", "{d}/orders.log.zst", "--out", "{d}/orders.log.zst"], "is the log itself"),
+    (["backtest", "{d}/text.txt", "--out", "{d}/o.jsonl"], "{d}/text.txt is not an event log"),
+    (["backtest", "{d}/cut.log.zst", "--out", "{d}/o.jsonl", "--llm", "none"], "(--allow-truncated backtests"),
+    (["backtest", "{d}/orders.log.zst", "--out", "{d}/o.jsonl", "--reproduce", "--llm", "none"],
+     "no records of topic decisions (it holds orders): record it too (engine record --topic decisions"),
+    (["backtest", "{d}/orders.log.zst", "--out", "{d}/o.jsonl", "--llm-cache", "{d}/folder"],
+     "--llm-cache {d}/folder is a folder"),
+    (["backtest", "{d}/orders.log.zst", "--out", "{d}/o.jsonl", "--llm-cache", "{d}/blob.bin"],
+     "{d}/blob.bin is not a JSON-lines text file"),
+    (["backtest", "{d}/orders.log.zst", "--out", "{d}/o.jsonl", "--llm-cache", "{d}/none/a.jsonl"],
+     "folder {d}/none does not exist (create it first)"),
+    (["replay", "{d}/missing.log"], "{d}/missing.log does not exist"),
+    (["replay", "{d}/folder"], "{d}/folder is a folder, not a file"),
+    (["replay", "{d}/text.txt"], "{d}/text.txt is not an event log"),
+    (["replay", "{d}/cut.log.zst"], "(--allow-truncated replays what it holds)"),
+    (["replay", "{d}/orders.log.zst", "--progress-file", "{d}/none/p.json"], "folder {d}/none does not exist"),
+    (["replay", "{d}/orders.log.zst", "--progress-file", "{d}/progress.json"],
+     "{d}/progress.json is not a replay progress file"),
+    (["replay", "{d}/orders.log.zst", "--rename", "order=orders-test"], "--rename order: not a topic of"),
+    (["record", "--topic", "orders", "--out", "{d}/none/r.log.zst"], "folder {d}/none does not exist"),
+    (["record", "--topic", "orders", "--out", "{d}/folder"], "--out {d}/folder is a folder"),
+    (["record", "--topic", "orders", "--out", "{d}/r.log.zst", "--since", "2026-03-02T09:00:00Z", "--until",
+      "2026-03-02T08:00:00Z"], "is before --since"),
+    (["record", "--topic", "orders", "--out", "{d}/r.log.zst", "--start", "orders:-1:5"],
+     "--start orders:-1:5: partition and offset must be 0 or more"),
+    (["diff", "{d}/blob.bin", "{d}/decisions.jsonl"], "{d}/blob.bin is binary, not a backtest's decisions file"),
+    (["diff", "{d}/orders.log.zst", "{d}/decisions.jsonl"], "backtest it first: engine backtest"),
+    (["diff", "{d}/missing.jsonl", "{d}/decisions.jsonl"], "{d}/missing.jsonl does not exist"),
+    (["diff", "{d}/decisions.jsonl", "{d}/decisions.jsonl", "--json", "{d}/none/r.json"],
+     "--json {d}/none/r.json: folder {d}/none does not exist"),
+    (["diff", "{d}/decisions.jsonl", "{d}/decisions.jsonl", "--plot", "{d}/folder"], "--plot {d}/folder is a folder"),
+    (["fraud", "train", "--data", "{d}/missing.csv"], "--data {d}/missing.csv does not exist"),
+    (["fraud", "train", "--out", "{d}/text.txt"], "--out {d}/text.txt is a file"),
+    (["fraud", "train", "--data", "{d}/text.txt", "--out", "{d}/models"], "holds no handbook transactions"),
+    (["fraud", "train", "--data", "{data}", "--limit", "2000", "--out", "{d}/models"],
+     "--limit 2000: the first 2000 transactions cover days 0-0; training needs frauds in days 0-13 and the test "
+     "needs days 21-27: read more of them"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), USER_ERRORS, ids=[" ".join(a[:3]) + f" #{i}"
+                                                                for i, (a, _) in enumerate(USER_ERRORS)])
+def test_each_user_error_is_one_line_naming_the_problem(argv: list[str], message: str, user_files: Path,
+                                                        capfd: pytest.CaptureFixture[str]) -> None:
+    """Bad paths and impossible options of record, replay, backtest, diff and fraud train: exit 2 and one
+    `error:` line that names the problem (and the fix), no traceback, nothing left behind."""
+    from tests.fraud_factories import DATA
+
+    before = sorted(p.name for p in user_files.iterdir())
+    names = {"d": str(user_files), "data": str(DATA)}
+    assert main([part.format(**names) for part in argv]) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message.format(**names) in err
+    assert sorted(p.name for p in user_files.iterdir()) == before
+
+
+@pytest.mark.parametrize("argv", [["record", "--topic", "orders", "--out", "{d}/r.log.zst"],
+                                  ["replay", "{d}/orders.log.zst", "--fast"]])
+def test_kafka_that_cannot_be_reached_is_one_line(argv: list[str], user_files: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    """record and replay with a broker address nothing listens on: one line naming it and the fix, exit 2."""
+    monkeypatch.setenv("ENGINE_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    assert main([part.format(d=user_files) for part in argv]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: Kafka at 127.0.0.1:1 failed") and "engine services" in err
+
+
+@pytest.mark.integration
+def test_record_of_a_topic_that_does_not_exist_is_one_line(services: None, tmp_path: Path,
+                                                           capfd: pytest.CaptureFixture[str]) -> None:
+    """`record --topic` with a name the broker does not have: one line naming it, exit 2, no empty log left."""
+    out = tmp_path / "r.log.zst"
+    assert main(["record", "--topic", "no-such-topic-at-all", "--out", str(out)]) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: --topic no-such-topic-at-all: no such topic on the broker") and err.count("\n") == 1
+    assert not out.exists()

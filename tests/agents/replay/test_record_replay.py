@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 import uuid
 from collections import defaultdict
@@ -14,9 +15,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from agents.cli.main import main
 from agents.replay.recorder import RecordRequest, record
-from agents.replay.replayer import ReplayRequest, replay, time_ordered
-from engine.replay.event_log import EventLogReader
+from agents.replay.replayer import ReplayRefusedError, ReplayRequest, broker_limits, replay, time_ordered
+from engine.replay.event_log import EventLogReader, EventLogWriter, LogRecord
 from engine.settings import load_settings
 from tests.support import BOOTSTRAP, ConsumedRecord, consume_all
 
@@ -137,3 +139,94 @@ def test_time_ordered_merge_keeps_each_partition_in_order() -> None:
     merged = list(time_ordered(log, lookahead=100))
     assert [(r.partition, r.offset) for r in merged] == [(1, 0), (0, 0), (1, 1), (0, 1), (0, 2), (2, 0)]
     assert list(time_ordered(log, lookahead=0)) == log  # no lookahead: log order
+
+
+def create_topic(partitions: int, **configs: str) -> str:
+    """A fresh topic with the given topic configs (dots for underscores in the names)."""
+    name = f"cfg-{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(name, partitions, 1, topic_configs={
+                key.replace("_", "."): value for key, value in configs.items()})])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    return name
+
+
+def write_log(path: Path, topic: str, stamps: list[tuple[int, int]]) -> Path:
+    """A log of one topic: (partition, timestamp ms) per record, offsets counted per partition."""
+    offsets: dict[int, int] = defaultdict(int)
+    with EventLogWriter(path, {"topics": [topic]}) as writer:
+        for partition, ts in stamps:
+            writer.append(LogRecord(topic, partition, offsets[partition], ts, f"k{partition}".encode(),
+                                    f"v{offsets[partition]}".encode()))
+            offsets[partition] += 1
+    return path
+
+
+def test_recorder_writes_topics_merged_by_time(tmp_path: Path, services: None) -> None:
+    """Three topics produced one after the other, their timestamps interleaved: `record` writes the log merged by
+    time (not topic by topic), so reading it merged changes nothing."""
+    topics = new_topics("merge-a", "merge-b", "merge-c")
+    for number, topic in enumerate(topics):
+        send(topic, 60, start_ms=T0 + number, step_ms=30)  # a: 0, 30, ...; b: 1, 31, ...; c: 2, 32, ...
+    log = tmp_path / "merged.log.zst"
+    assert asyncio.run(record(load_settings(), RecordRequest(topics=topics, out=log), show_progress=False)) == 180
+    in_file = list(EventLogReader(log))
+    assert [r.timestamp_ms for r in in_file] == sorted(r.timestamp_ms for r in in_file)
+    assert list(time_ordered(in_file, lookahead=5)) == in_file
+
+
+def test_refused_records_stop_the_replay_and_only_acknowledged_ones_count(
+    tmp_path: Path, services: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records stamped two days ahead (past the broker's future limit) are refused: the replay stops with the first
+    refusal, counts only the 30 acknowledged records (all on the topic), and its progress file resumes at the first
+    refused one; `engine replay` exits 1 with that count and one error line."""
+    now = int(time.time() * 1000)
+    source = "refuse-src"
+    log = write_log(tmp_path / "future.log.zst", source,
+                    [(0, now - 60_000 + i) for i in range(30)] + [(1, now + 2 * 86_400_000 + i) for i in range(20)])
+    target = create_topic(2)
+    progress = tmp_path / "replay.progress.json"
+    request = ReplayRequest(log=log, speed=None, rename={source: target}, keep_partitions=True,
+                            progress_file=progress)
+    with pytest.raises(ReplayRefusedError) as caught:
+        asyncio.run(replay(load_settings(), request, show_progress=False))
+    refused = caught.value
+    assert refused.result.sent == 30 and refused.result.refused >= 1 and refused.position == 31
+    assert "InvalidTimestampError" in str(refused) and "30 record(s) acknowledged" in str(refused)
+    assert len(consume_all(target, expect=30)) == 30
+    assert json.loads(progress.read_text())["sent"] == 30
+
+    again = create_topic(2)
+    code = main(["replay", str(log), "--fast", "--keep-partitions", "--rename", f"{source}={again}"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert json.loads(out.strip().splitlines()[-1])["sent"] == 30
+    assert err.count("\n") == 1 and err.startswith("error: the broker refused record #31 of")
+
+
+def test_fast_shift_to_now_never_stamps_past_the_brokers_limit(tmp_path: Path, services: None) -> None:
+    """A two-day log replayed --fast --shift-to-now into a topic accepting stamps at most 10 min ahead (read from
+    the topic's config): every record is accepted, the spacing is kept, none lies more than 10 min ahead."""
+    source = "span-src"
+    hour = 3_600_000
+    log = write_log(tmp_path / "two-days.log.zst", source, [(0, T0 + i * hour) for i in range(49)])
+    target = create_topic(1, message_timestamp_after_max_ms=str(600_000))
+    limits = asyncio.run(broker_limits(load_settings(), [target]))
+    assert limits.future_ms == 600_000 and target in limits.source
+    assert asyncio.run(broker_limits(load_settings(), ["not-created-yet"])).future_ms == 3_600_000  # the broker's
+    before = time.time() * 1000
+    result = asyncio.run(replay(load_settings(), ReplayRequest(log=log, speed=None, rename={source: target},
+                                                               shift_to_now=True), show_progress=False))
+    assert result.sent == 49 and result.future_limit == limits
+    stamps = sorted(r.timestamp_ms for r in consume_all(target, expect=49))
+    assert [b - a for a, b in itertools.pairwise(stamps)] == [hour] * 48
+    assert stamps[-1] <= before + 600_000 and stamps[-1] >= before + 600_000 - 60_000 - 5_000
+    assert result.shifted_back_s == pytest.approx((48 * hour - 540_000) / 1000, abs=1)

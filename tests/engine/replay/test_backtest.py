@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,9 @@ import pytest
 from engine.fraud.handbook import read_handbook, replay_features
 from engine.fraud.risk_assessor import BlockLists, RiskAssessor
 from engine.fraud.scorer import FraudScorer
-from engine.replay.backtest import Backtest, run_backtest
+from engine.replay.backtest import Backtest, MissingTopicError, run_backtest
 from engine.replay.datasets import fraud_log
-from engine.replay.event_log import EventLogReader, EventLogWriter, LogRecord
+from engine.replay.event_log import LOOKAHEAD, EventLogReader, EventLogWriter, LogRecord
 from engine.settings import load_settings_with
 from schemas import DecisionRecord, GeoPoint, OrderEvent, TimeWindow, VehicleEvent
 from tests.engine.replay.conftest import SampleRuns
@@ -127,3 +128,96 @@ def test_reproduce_decides_on_exactly_the_recorded_inputs(tmp_path: Path) -> Non
     assert planned == {"o1"}, "only the first order had been applied when the live cycle ran"
     assert [item["decision_id"] for item in out if item["kind"] == "unreproducible"] == ["f@b"]
     assert summary.unreproducible == 1
+
+
+def three_fleet_records() -> list[LogRecord]:
+    """Three fleets, each on its own partition: a van at the start, then an order every 20 s for two minutes."""
+    shift = TimeWindow(start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=8))
+    out = []
+    for number in range(3):
+        fleet = f"fleet-{number + 1}"
+        van = VehicleEvent(event_id=f"{fleet}-v", fleet_id=fleet, vehicle_id="van", occurred_at=T0,
+                           position=GeoPoint(lat=53.40, lon=-2.99), capacity=10, shift=shift)
+        at = T0 + timedelta(milliseconds=number)
+        out.append(LogRecord("vehicles", number, 0, int(at.timestamp() * 1000), fleet.encode(), van.to_bytes()))
+        for i in range(6):
+            at = T0 + timedelta(seconds=20 * i + 1, milliseconds=number)
+            order = OrderEvent(event_id=f"{fleet}-o{i}", action="create", fleet_id=fleet, order_id=f"o{i}",
+                               occurred_at=at, location=GeoPoint(lat=53.40 + 0.003 * i, lon=-2.98), demand=1,
+                               time_window=TimeWindow(start=T0, end=T0 + timedelta(hours=2)))
+            out.append(LogRecord("orders", number, i, int(at.timestamp() * 1000), fleet.encode(), order.to_bytes()))
+    return out
+
+
+def test_backtest_reads_a_block_ordered_log_in_time_order() -> None:
+    """A log holding each topic-partition as one block (how `record` wrote it before) decides exactly like the
+    same records in time order: every fleet in every cycle. Read in file order instead (no lookahead), the fleets
+    miss their cycles and the records that came too late are counted."""
+    records = three_fleet_records()
+    in_time = sorted(records, key=lambda r: r.timestamp_ms)
+    in_blocks = sorted(records, key=lambda r: (r.topic, -r.partition, r.offset))
+
+    def decide_all(log: list[LogRecord], lookahead: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        out: list[dict[str, Any]] = []
+        summary = Backtest(load_settings_with({}), out.append,
+                           lookahead=LOOKAHEAD if lookahead is None else lookahead).run(log)
+        return [item for item in out if item["kind"] == "route"], summary.late_records
+
+    reference, late = decide_all(in_time)
+    assert late == 0
+    counts = Counter(item["fleet_id"] for item in reference)
+    assert set(counts.values()) == {7} and len(counts) == 3, counts  # cycles at 15 s .. 90 s and after the last
+    assert decide_all(in_blocks) == (reference, 0)
+    unmerged, late = decide_all(in_blocks, lookahead=0)  # the orders block ran the clock past the vans
+    assert Counter(item["fleet_id"] for item in unmerged) == dict.fromkeys(counts, 1)
+    assert late == 5 + 5 + 3  # the orders of fleets 2 and 1 before the 90 s cycle, and the three vans
+
+
+def live_decision(fleet: str, at: datetime, offsets: dict[str, int], **extra: Any) -> DecisionRecord:
+    return DecisionRecord(decision_id=f"{fleet}@{at.isoformat()}", fleet_id=fleet, cycle_at=at, inputs_digest="x",
+                          published=True, input_offsets=offsets, **extra)
+
+
+def with_decisions(path: Path, records: list[LogRecord], decisions: list[DecisionRecord]) -> Path:
+    with EventLogWriter(path) as writer:
+        for item in records:
+            writer.append(item)
+        for offset, decision in enumerate(decisions):
+            writer.append(record("decisions", offset, decision.cycle_at, decision.fleet_id, decision.to_bytes()))
+    return path
+
+
+def test_reproduce_refuses_a_log_missing_a_needed_topic(tmp_path: Path) -> None:
+    """--reproduce without the decisions topic, or with a decision whose traffic input is not in the log, is an
+    error naming the topic (nothing decided); a log of topics the backtest does not read is refused too."""
+    inputs = three_fleet_records()
+    at = T0 + timedelta(minutes=3)
+    settings = load_settings_with({})
+    out: list[dict[str, Any]] = []
+    with pytest.raises(MissingTopicError, match="no records of topic decisions"):
+        Backtest(settings, out.append, reproduce=True).run(inputs)
+    needs_traffic = live_decision("fleet-1", at, {"vehicles/0": 0, "orders/0": 5, "traffic/0": 2})
+    log = with_decisions(tmp_path / "no-traffic.zst", inputs, [needs_traffic])
+    with pytest.raises(MissingTopicError, match=r"traffic/0 up to offset 2, but the log has no record of it.*"
+                                                r"--topic traffic"):
+        Backtest(settings, out.append, reproduce=True).run(EventLogReader(log))
+    assert out == []
+    short = live_decision("fleet-1", at, {"vehicles/0": 0, "orders/0": 9})
+    with pytest.raises(MissingTopicError, match="orders/0 up to offset 9, but the log holds it only up to offset 5"):
+        Backtest(settings, out.append, reproduce=True).run(EventLogReader(
+            with_decisions(tmp_path / "short.zst", inputs, [short])))
+    renamed = load_settings_with({"ENGINE_TOPICS__ORDERS": "orders-live", "ENGINE_TOPICS__VEHICLES": "vehicles-live"})
+    with pytest.raises(MissingTopicError, match=r"holds none of the topics a backtest reads.*ENGINE_TOPICS__"):
+        Backtest(renamed, out.append).run(inputs)
+
+
+def test_reproduce_keeps_whether_the_fleet_had_its_llm_turn(tmp_path: Path) -> None:
+    """A live decision made without its LLM turn (another fleet had it) is reproduced with llm_asked kept."""
+    at = T0 + timedelta(minutes=3)
+    decisions = [live_decision("fleet-1", at, {"vehicles/0": 0, "orders/0": 5}, llm_asked=False),
+                 live_decision("fleet-2", at, {"vehicles/1": 0, "orders/1": 5}, llm_asked=True)]
+    log = with_decisions(tmp_path / "turns.zst", three_fleet_records(), decisions)
+    out: list[dict[str, Any]] = []
+    Backtest(load_settings_with({}), out.append, reproduce=True).run(EventLogReader(log))
+    asked = {item["fleet_id"]: item["record"]["llm_asked"] for item in out if item["kind"] == "route"}
+    assert asked == {"fleet-1": False, "fleet-2": True}
