@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -37,7 +38,8 @@ def bench_environment(console: Console, kind: str, topics: tuple[str, ...], **se
     for line in start_all():
         console.print(line)
     run_id = f"bench-{kind}-{uuid.uuid4().hex[:6]}"
-    env = {"ENGINE_APP_ID": run_id, "ENGINE_REDIS_PREFIX": run_id, "ENGINE_DATA_DIR": str(LOG_DIR.parent / run_id)}
+    env = {"ENGINE_APP_ID": run_id, "ENGINE_REDIS_PREFIX": run_id, "ENGINE_DATA_DIR": str(LOG_DIR.parent / run_id),
+           "ENGINE_WORKER_WEB_PORT": str(free_port())}  # never the default 6066 another worker may hold
     for name in topics:
         env[f"ENGINE_TOPICS__{name.upper()}"] = f"{run_id}-{name.replace('_', '-')}"
     env.update(settings)
@@ -50,6 +52,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def faust_baseline(settings: Settings, topic: str, count: int, label: str = "faust-baseline") -> float:
     """Messages per second of a bare Faust agent (benchmarks/faust_baseline.py) copying `count` messages of `topic`."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -57,7 +66,8 @@ def faust_baseline(settings: Settings, topic: str, count: int, label: str = "fau
     result.unlink(missing_ok=True)  # a run that writes nothing must not read an older run's figure
     log_path = LOG_DIR / f"{settings.app_id}-{label}.log"
     env = {**os.environ, "BASELINE_TOPIC": topic, "BASELINE_COUNT": str(count),
-           "BASELINE_RESULT": str(result), "BASELINE_BROKER": settings.kafka.faust_broker}
+           "BASELINE_RESULT": str(result), "BASELINE_BROKER": settings.kafka.faust_broker,
+           "BASELINE_WEB_PORT": str(free_port())}
     with log_path.open("wb") as log:
         subprocess.run([sys.executable, "-m", "benchmarks.faust_baseline", "worker", "-l", "warn"], env=env,
                        cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=1800, check=False)

@@ -21,6 +21,8 @@ RESULT = Path(os.environ.get("BASELINE_RESULT", "baseline.json"))
 
 app = faust.App(f"faust-baseline-{uuid.uuid4().hex[:6]}", broker=os.environ.get("BASELINE_BROKER", "kafka://127.0.0.1:9092"),
                 store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest", autodiscover=False,
+                # The worker command starts a web server anyway: loopback only, on a port the caller chose free.
+                web_bind="127.0.0.1", web_host="127.0.0.1", web_port=int(os.environ.get("BASELINE_WEB_PORT", "0")),
                 producer_max_batch_size=1_048_576, producer_linger=0.002)
 source = app.topic(TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 

@@ -31,6 +31,7 @@ from benchmarks.environment import bench_environment, create_topic, faust_baseli
 from devstack.stack import LOG_DIR
 from engine.fraud.detection_metrics import detection_metrics
 from engine.fraud.handbook import LABEL_DELAY, LabelledTx, read_handbook
+from engine.fraud.report import model_folder
 from engine.fraud.training import GAP_DAYS, TRAIN_DAYS
 from engine.settings import Settings
 from schemas import FraudLabel, Transaction
@@ -259,6 +260,11 @@ def run_fraud_bench(*, data: Path, model: Path, rate: float, out: Path | None, l
     settings, env = bench.settings, bench.env
     rows = read_handbook(data, limit)
     summary = asyncio.run(_run(settings, env, rows, rate, console))
+    # The same test days scored offline by `fraud train`: the stream must match them.
+    offline = json.loads((model_folder(model) / "metadata.json").read_text()).get("metrics", {})
+    if "pr_auc" in offline and summary.get("pr_auc") is not None:
+        summary["offline_pr_auc"] = offline["pr_auc"]
+        summary["pr_auc_stream_minus_offline"] = round(summary["pr_auc"] - offline["pr_auc"], 4)
     console.print_json(json.dumps(summary))
     if out is not None:
         out.write_text(json.dumps(summary, indent=2) + "\n")

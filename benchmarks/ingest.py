@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -225,17 +224,11 @@ async def _measure_all(settings: Settings, fleets: list[tuple[str, Fleet]], work
         await store.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def ingest_bench(console: Console, *, orders: int, vehicles: int, small_orders: int, events: int,
                  seed: int = 1) -> dict[str, Any]:
     """Start a real worker, measure the small fleet then the large one; the figures as a JSON-ready dict."""
     bench = bench_environment(console, "ingest", TOPICS, ENGINE_ROUTE__ENABLED="false",
-                              ENGINE_FRAUD__ENABLED="false", ENGINE_WORKER_WEB_PORT=str(_free_port()))
+                              ENGINE_FRAUD__ENABLED="false")
     # An hour back: the updates, 1 ms apart, stay dated in the past (never refused as from the future).
     rng, start = random.Random(seed), datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     fleets = [(label, build_fleet(f"ingest-{label}", orders=n, vehicles=vehicles, updates=events, start=start,

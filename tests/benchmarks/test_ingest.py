@@ -23,5 +23,6 @@ def test_ingest_bench_reports_both_fleet_sizes(services: None) -> None:
         assert all(size[name] > 0 for name in SIZE_FIELDS), size
         assert size["changelog_bytes_per_event"] < 4096, size
         assert 0 < size["largest_record_bytes"] < 4096, size
-        assert size["changelog_records_per_event"] == 2.0, size  # the vehicle's record and the fleet's meta record
+        # Batches write each touched vehicle's record and the fleet's meta record once: never more than two an event.
+        assert 0 < size["changelog_records_per_event"] <= 2.0, size
     assert result["rate_large_over_small"] > 0

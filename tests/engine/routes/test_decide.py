@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.routes.check import check
-from engine.routes.decide import Budget, _run_searches, decide
+from engine.routes.decide import Budget, _run_searches, decide, warm_up
 from engine.routes.llm_proposer import Proposal
 from engine.routes.plan import Plan
 from engine.routes.pyvrp_improver import PyVrpImprover
@@ -126,6 +126,8 @@ def test_searches_run_side_by_side_in_a_process_pool() -> None:
     problem = line_problem()
     good = Proposal("llm", Plan.of({"west": ["a", "b"], "east": ["c", "d"]}), raw_text="{}", prompt_hash="h")
     with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for started in [pool.submit(warm_up) for _ in range(2)]:  # as the worker does at start-up
+            started.result()
         decision = decide(problem, llm=good, previous=Plan.of({"west": ["a"]}), budget=FAST, executor=pool,
                           llm_asked=True)
     assert decision.plan is not None and check(problem, decision.chosen.plan).feasible  # type: ignore[union-attr]
