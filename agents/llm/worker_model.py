@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,18 +68,27 @@ class SharedModel:
 
     async def ask(self, call: Callable[[], T], deadline_s: float,
                   on_late: Callable[[T], None] | None = None) -> Turn[T]:
-        """Run call (which asks self.model) in a thread within deadline_s; when busy, never queue behind a slow
-        or hung request.
+        """Run call (which asks self.model) in a thread, all within deadline_s: waiting for another agent's
+        request first if one is running (busy when it outlasts the deadline: a hung request never piles up).
 
         A request that misses its deadline is not cancelled (a thread cannot be): its result goes to
         `on_late` when it arrives, and the model stays busy until then.
         """
-        if self.busy:
-            return Turn("busy")
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + deadline_s
+        while self._running is not None and not self._running.done():
+            remaining = ends - loop.time()
+            if remaining <= 0:
+                return Turn("busy")
+            with contextlib.suppress(Exception):  # the other request's failure or lateness is its own
+                await asyncio.wait_for(asyncio.shield(self._running), timeout=remaining)
+            if self.busy:
+                return Turn("busy")
         task: asyncio.Future[T] = asyncio.ensure_future(asyncio.to_thread(call))
         self._running = task
         try:
-            return Turn("answered", await asyncio.wait_for(asyncio.shield(task), timeout=deadline_s))
+            return Turn("answered", await asyncio.wait_for(asyncio.shield(task), timeout=max(ends - loop.time(),
+                                                                                          0.0)))
         except TimeoutError:
             if on_late is not None:
                 late = on_late
