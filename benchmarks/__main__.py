@@ -1,4 +1,4 @@
-"""`python -m benchmarks routes|stream|fraud|replay` (also `engine bench ...`): benchmarks that print JSON."""
+"""`python -m benchmarks routes|cycle|instance|ingest|stream|fraud|replay` (also `engine bench ...`): JSON out."""
 
 from __future__ import annotations
 
