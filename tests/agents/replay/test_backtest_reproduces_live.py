@@ -13,7 +13,7 @@ import pytest
 
 from agents.llm.answer_store import RedisAnswerCache
 from agents.replay.recorder import RecordRequest, record
-from engine.replay.backtest import Backtest, run_backtest
+from engine.replay.backtest import Backtest, BacktestRun, run_backtest
 from engine.replay.event_log import EventLogReader, EventLogWriter
 from engine.settings import Settings
 from schemas import DecisionRecord, OrderEvent, RoutePlan, TrafficEvent
@@ -32,6 +32,26 @@ def without_timings(decision: DecisionRecord | dict[str, object]) -> dict[str, o
     data = decision.model_dump(mode="json") if isinstance(decision, DecisionRecord) else dict(decision)
     data.pop("stage_ms")
     return data
+
+
+def assert_reproduced(engine: IsolatedEngine, log: Path, out: Path, live_records: list[DecisionRecord],
+                      live_plans: dict[str, RoutePlan]) -> BacktestRun:
+    """Backtest `log` with --reproduce: every live decision (timings aside) and plan comes back, nothing else."""
+    cache = RedisAnswerCache(str(engine.settings.redis_url), engine.settings.redis_prefix, 3600)
+    run = run_backtest(engine.settings, log, out, cache=cache, ask_model=False, reproduce=True)
+    assert run.summary.unreproducible == 0
+    assert run.summary.recorded_answers_found == sum(r.llm_raw_text is not None for r in live_records)
+    decided = [json.loads(line) for line in out.read_text().splitlines()]
+    routes = {(item["fleet_id"], item["cycle_at"]): item for item in decided if item["kind"] == "route"}
+    assert len(routes) == len(live_records)
+    for live in live_records:
+        ours = routes[(live.fleet_id, live.cycle_at.isoformat())]
+        assert without_timings(ours["record"]) == without_timings(live), f"decision {live.decision_id} differs"
+        if live.published:
+            assert RoutePlan.from_bytes(json.dumps(ours["plan"]).encode()) == live_plans[live.decision_id]
+        else:
+            assert ours["plan"] is None
+    return run
 
 
 def test_backtest_of_recorded_live_run_gives_the_published_decisions(
@@ -64,21 +84,8 @@ def test_backtest_of_recorded_live_run_gives_the_published_decisions(
         show_progress=False))
     assert recorded >= len(live_records) + len(live_plans) + 8 + 3 + 3
 
-    out = tmp_path / "backtest.jsonl"
-    cache = RedisAnswerCache(str(engine.settings.redis_url), engine.settings.redis_prefix, 3600)
-    run = run_backtest(engine.settings, log, out, cache=cache, ask_model=False, reproduce=True)
-    assert run.summary.unreproducible == 0
-    assert run.summary.recorded_answers_found == sum(r.llm_raw_text is not None for r in live_records) > 0
-    decided = [json.loads(line) for line in out.read_text().splitlines()]
-    routes = {(item["fleet_id"], item["cycle_at"]): item for item in decided if item["kind"] == "route"}
-    assert len(routes) == len(live_records)
-    for live in live_records:
-        ours = routes[(live.fleet_id, live.cycle_at.isoformat())]
-        assert without_timings(ours["record"]) == without_timings(live), f"decision {live.decision_id} differs"
-        if live.published:
-            assert RoutePlan.from_bytes(json.dumps(ours["plan"]).encode()) == live_plans[live.decision_id]
-        else:
-            assert ours["plan"] is None
+    run = assert_reproduced(engine, log, tmp_path / "backtest.jsonl", live_records, live_plans)
+    assert run.summary.recorded_answers_found > 0
     assert any(r.cycle_at > cancel.occurred_at + timedelta(seconds=1) for r in live_records)
 
 
@@ -131,19 +138,7 @@ def test_recording_of_three_live_fleets_backtests_true(
     in_file = list(EventLogReader(log))
     assert [r.timestamp_ms for r in in_file] == sorted(r.timestamp_ms for r in in_file), "written merged by time"
 
-    out = tmp_path / "reproduced.jsonl"
-    cache = RedisAnswerCache(str(engine.settings.redis_url), engine.settings.redis_prefix, 3600)
-    run = run_backtest(engine.settings, log, out, cache=cache, ask_model=False, reproduce=True)
-    assert run.summary.unreproducible == 0
-    assert run.summary.recorded_answers_found == sum(r.llm_raw_text is not None for r in live_records)
-    decided = [json.loads(line) for line in out.read_text().splitlines()]
-    routes = {(item["fleet_id"], item["cycle_at"]): item for item in decided if item["kind"] == "route"}
-    assert len(routes) == len(live_records)
-    for live in live_records:
-        ours = routes[(live.fleet_id, live.cycle_at.isoformat())]
-        assert without_timings(ours["record"]) == without_timings(live), f"decision {live.decision_id} differs"
-        if live.published:
-            assert RoutePlan.from_bytes(json.dumps(ours["plan"]).encode()) == live_plans[live.decision_id]
+    assert_reproduced(engine, log, tmp_path / "reproduced.jsonl", live_records, live_plans)
     assert any(r.fleet_id == "fleet-2" and r.cycle_at > after and any(k.startswith(topics.traffic)
                                                                        for k in r.input_offsets)
                for r in live_records), "a reproduced decision saw the jam"
