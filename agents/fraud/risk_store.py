@@ -48,7 +48,16 @@ class RiskStore:
 
     async def write_scores(self, scores: list[FraudScore]) -> None:
         """The newest score per customer and per terminal as JSON strings, in one MSET (later events win)."""
-        latest: dict[Any, bytes] = {}
+        await self.write_entries(self.score_entries(scores))
+
+    async def write_entries(self, entries: dict[str, bytes]) -> None:
+        """Entries from score_entries (of one or several batches, merged in order) in one MSET."""
+        if entries:
+            await self._redis.mset(entries)
+
+    def score_entries(self, scores: list[FraudScore]) -> dict[str, bytes]:
+        """{key: JSON} of the newest score per customer and per terminal (later events win)."""
+        latest: dict[str, bytes] = {}
         for s in scores:
             entry = to_json({
                 "score": s.score, "alert": s.alert, "transaction_id": s.transaction_id,
@@ -57,8 +66,7 @@ class RiskStore:
             })
             latest[self.risk_key("customer", s.customer_id)] = entry
             latest[self.last_score_key(s.terminal_id)] = entry
-        if latest:
-            await self._redis.mset(latest)
+        return latest
 
     async def customer_risk(self, customer_id: str) -> dict[str, Any] | None:
         """The customer's latest score (one GET), or None."""

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine.fraud.features import FeatureBuilder, TxView
+from engine.fraud.features import FeatureBatch, FeatureBuilder, TxView
 
 # Confirmed labels reach the engine a week after the transaction, as in the handbook.
 LABEL_DELAY = timedelta(days=7)
+REPLAY_CHUNK = 2048  # rows whose features are derived together
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,18 @@ def replay_features(rows: list[LabelledTx], label_delay: timedelta = LABEL_DELAY
     """Each row with the features a live system would have computed at its time."""
     builder = FeatureBuilder()
     pending: list[tuple[datetime, int, str, datetime, bool]] = []  # labels not yet arrived
+    batch, taken = FeatureBatch(), []
     for index, row in enumerate(rows):
         while pending and pending[0][0] <= row.tx.occurred_at:
             _, _, terminal, tx_time, fraud = heapq.heappop(pending)
             builder.add_label(terminal, tx_time, fraud)
-        yield row, builder.features(row.tx)
+        # take() reads the state as it is now; the features are derived per chunk (as the stream does per batch).
+        batch.take(row.tx, builder.customers.get(row.tx.customer_id), builder.terminals.get(row.tx.terminal_id))
+        taken.append(row)
         builder.add(row.tx)
         heapq.heappush(pending, (row.tx.occurred_at + label_delay, index, row.tx.terminal_id,
                                  row.tx.occurred_at, row.fraud))
+        if len(taken) == REPLAY_CHUNK:
+            yield from zip(taken, batch.rows(), strict=True)
+            batch, taken = FeatureBatch(), []
+    yield from zip(taken, batch.rows(), strict=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
+
 from engine.fraud.features import TxView
 from engine.fraud.rules import RULES, rule_hits, rules_score
 from engine.fraud.scorer import FraudScorer, Reason
@@ -31,10 +34,11 @@ class RiskAssessor:
         self.max_amount = max_amount
         self.top_reasons = top_reasons
 
-    def assess(self, batch: list[tuple[TxView, dict[str, float]]], blocked: BlockLists, at: datetime
-               ) -> list[FraudScore]:
-        """One FraudScore per (transaction, features), in order; `at` is the scoring time (an input)."""
-        explained = self.scorer.explain_many([features for _, features in batch], top=self.top_reasons)
+    def assess(self, batch: list[tuple[TxView, dict[str, float]]], blocked: BlockLists, at: datetime,
+               matrix: npt.NDArray[np.float64] | None = None) -> list[FraudScore]:
+        """One FraudScore per (transaction, features), in order; `at` is the scoring time (an input);
+        `matrix`: the same features as FeatureBatch.matrix() gives them, to skip rebuilding the array."""
+        explained = self.scorer.explain_many([features for _, features in batch], top=self.top_reasons, matrix=matrix)
         return [self._score(tx, features, model_score, reasons, blocked, at)
                 for (tx, features), (model_score, reasons) in zip(batch, explained, strict=True)]
 

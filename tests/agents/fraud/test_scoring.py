@@ -16,7 +16,7 @@ from engine.fraud.features import FeatureBuilder
 from engine.fraud.handbook import read_handbook
 from schemas import DeadLetter, FraudDrift, FraudReview, FraudScore, Transaction
 from tests.fraud_factories import DATA, label, transaction
-from tests.support import IsolatedEngine, consume_all, produce, redis_client, wait_for
+from tests.support import IsolatedEngine, consume_all, free_port, produce, redis_client, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -251,3 +251,52 @@ def test_drift_events_for_score_shift_and_alert_precision(
     events = {e.kind: e for e in (FraudDrift.from_bytes(r.value or b"") for r in records)}
     assert events["score_distribution"].value > engine.settings.fraud.drift_max_psi
     assert events["alert_precision"].value == 0.0 and events["alert_precision"].sample_size == len(alerted)
+
+
+def test_two_workers_score_disjoint_customers_each_payment_once(
+        tmp_path: Path, fraud_model: Path, start: Callable[[IsolatedEngine], WorkerProcess]) -> None:
+    """Two workers in one group split the customers by partition: every payment is scored exactly once, both
+    workers score some, each customer's history stays whole on its owner, and both read every label."""
+    engine = fraud_engine(tmp_path, fraud_model)
+    second_env = {**engine.env, "ENGINE_WORKER_WEB_PORT": str(free_port()), "ENGINE_DATA_DIR": str(tmp_path / "b")}
+    first = start(engine)
+    second = WorkerProcess(second_env, tmp_path / "second.log")
+    second.start()
+    try:
+        workers = ((first, engine.settings.worker_web_port), (second, int(second_env["ENGINE_WORKER_WEB_PORT"])))
+
+        def owned(worker: WorkerProcess) -> set[int]:
+            lines = [line for line in worker.log_path.read_text().splitlines() if "histories replayed" in line]
+            return set(json.loads(lines[-1].rsplit("partitions ", 1)[1])) if lines else set()
+
+        def metric(port: int, name: str) -> float:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+        wait_for(lambda: owned(first) and owned(second) and owned(first) | owned(second) == {0, 1, 2, 3}
+                 and not owned(first) & owned(second), 90, "the two workers to split the four partitions")
+        now = datetime.now(UTC)
+        past = [transaction(f"v{i}", now - timedelta(days=3, hours=i), customer=f"victim{i}", terminal="t9")
+                for i in range(6)]
+        send_transactions(engine, past)
+        wait_scores(engine, len(past))
+        produce(engine.settings.topics.fraud_labels,
+                [(tx.customer_id.encode(), label(tx, True, now).to_bytes()) for tx in past])
+        wait_for(lambda: all(metric(port, "fraud_labels_applied_total") == 6 for _, port in workers), 30,
+                 "both workers to apply the six labels")
+        customers = [f"two{i}" for i in range(40)]
+        txs = [tx for c in customers for tx in (*history(c, now, days=3),
+                                                transaction(f"{c}-t9", now, customer=c, terminal="t9"))]
+        send_transactions(engine, txs)
+        wait_scores(engine, len(past) + len(txs))
+        time.sleep(2)  # a repeated score would be published by now
+        published = [s for s in scores(engine) if not s.transaction_id.startswith("v")]
+        assert sorted(s.transaction_id for s in published) == sorted(tx.transaction_id for tx in txs)  # once each
+        per_worker = [metric(port, "fraud_transactions_scored_total") for _, port in workers]
+        assert sum(per_worker) == len(past) + len(txs) and min(per_worker) > 0, per_worker
+        by_id = {s.transaction_id: s for s in published}
+        for c in customers:  # the owner saw all three earlier payments, and the labels read by its own feed
+            assert by_id[f"{c}-t9"].features["customer_count_30d"] == 3, c
+            assert by_id[f"{c}-t9"].features["terminal_risk_7d"] == 1.0, c
+    finally:
+        second.stop()
