@@ -8,15 +8,31 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from agents.cli.errors import UsageError
+from agents.cli.errors import UsageError, existing_file
 from agents.cli.parsing import HANDBOOK, Commands
 from engine.replay import datasets
 
 EVENTS = Path("../shared/data/events")
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse an output path or day range that cannot work, before reading any data."""
+    out: Path = args.out
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder: give a file name, e.g. {out / 'run.log.zst'}")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: folder {out.parent} does not exist (create it first)")
+    if args.source == "fraud" and args.last_day is not None and args.last_day < args.first_day:
+        raise UsageError(f"--last-day {args.last_day} is before --first-day {args.first_day}")
+    for option in ("trips", "zones", "gps", "data"):
+        path = getattr(args, option, None)
+        if path is not None:
+            existing_file(path, f"--{option}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Turn public data into event logs for backtests: NYC taxi trips, Liverpool bus GPS, the fraud handbook."""
+    _check_options(args)
     try:
         if args.source == "taxi":
             summary: Any = datasets.taxi_log(

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from agents.cli.errors import UsageError
 from agents.cli.parsing import Commands
 from schemas import WIRE_MODELS
 
@@ -13,6 +14,8 @@ from schemas import WIRE_MODELS
 def run(args: argparse.Namespace) -> int:
     """Write one JSON Schema file per wire model."""
     out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: give a folder for the *.schema.json files")
     out.mkdir(parents=True, exist_ok=True)
     for name, model in WIRE_MODELS.items():
         path = out / f"{name}.schema.json"

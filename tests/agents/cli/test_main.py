@@ -190,6 +190,12 @@ USER_ERRORS = [
     (["diff", "{d}/decisions.jsonl", "{d}/decisions.jsonl", "--json", "{d}/none/r.json"],
      "--json {d}/none/r.json: folder {d}/none does not exist"),
     (["diff", "{d}/decisions.jsonl", "{d}/decisions.jsonl", "--plot", "{d}/folder"], "--plot {d}/folder is a folder"),
+    (["logs", "fraud", "--out", "{d}/none/f.log.zst"], "--out {d}/none/f.log.zst: folder {d}/none does not exist"),
+    (["logs", "taxi", "--out", "{d}/folder"], "--out {d}/folder is a folder: give a file name"),
+    (["logs", "fraud", "--out", "{d}/f.log.zst", "--first-day", "5", "--last-day", "2"],
+     "--last-day 2 is before --first-day 5"),
+    (["logs", "bus", "--out", "{d}/b.log.zst", "--gps", "{d}/missing.csv"], "--gps {d}/missing.csv does not exist"),
+    (["schema", "--out", "{d}/text.txt"], "--out {d}/text.txt is a file: give a folder"),
     (["fraud", "train", "--data", "{d}/missing.csv"], "--data {d}/missing.csv does not exist"),
     (["fraud", "train", "--out", "{d}/text.txt"], "--out {d}/text.txt is a file"),
     (["fraud", "train", "--data", "{d}/text.txt", "--out", "{d}/models"], "holds no handbook transactions"),
@@ -203,7 +209,7 @@ USER_ERRORS = [
                                                                 for i, (a, _) in enumerate(USER_ERRORS)])
 def test_each_user_error_is_one_line_naming_the_problem(argv: list[str], message: str, user_files: Path,
                                                         capfd: pytest.CaptureFixture[str]) -> None:
-    """Bad paths and impossible options of record, replay, backtest, diff and fraud train: exit 2 and one
+    """Bad paths and impossible options of record, replay, backtest, diff, logs, schema and fraud train: exit 2, one
     `error:` line that names the problem (and the fix), no traceback, nothing left behind."""
     from tests.fraud_factories import DATA
 
