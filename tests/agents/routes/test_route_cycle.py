@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -231,7 +232,8 @@ def test_every_fleet_of_three_gets_llm_turns(services: None, tmp_path: Path, tin
 def test_two_workers_share_fleets_one_plan_per_cycle(services: None, tmp_path: Path,
                                                      tiny_granite: tuple[Path, Path]) -> None:
     """Two workers in one group split six fleets by partition: every fleet gets plans, never two owners'
-    (no two plans for a fleet within one cycle); when one stops, the other takes its fleets over."""
+    (no two plans for a fleet within one cycle); when one stops, the other takes its fleets over; restarted, it
+    rejoins; killed, its fleets move to the survivor within the session timeout plus a few cycles."""
     engine = route_engine(tmp_path)
     fleets = [f"fleet-{n}" for n in range(6)]
     first = start_worker(engine, tmp_path, tiny_granite[1])
@@ -258,6 +260,28 @@ def test_two_workers_share_fleets_one_plan_per_cycle(services: None, tmp_path: P
                                          for f in fleets) and datetime.now(UTC), 60, "the survivor to decide all six")
         print(f"takeover after a graceful stop: {(took_over - stopped_at).total_seconds():.1f} s")
         assert (took_over - stopped_at).total_seconds() < 5 * CYCLE_S
+
+        # A restarted worker rejoins and decides again; killed (SIGKILL), its fleets move after the session timeout.
+        restarted_at = datetime.now(UTC)
+        second.start()
+        marker = f"worker start {second.starts}"
+        wait_for(lambda: "plan, cost" in second.log_path.read_text().split(marker)[-1], 60, "the rejoined worker")
+        rejoined_s = (datetime.now(UTC) - restarted_at).total_seconds()
+        print(f"restart to first plan of the rejoined worker: {rejoined_s:.1f} s")
+        wait_for(lambda: datetime.now(UTC) > restarted_at + timedelta(seconds=2 * CYCLE_S), 3 * CYCLE_S, "2 cycles")
+        second.stop(signal.SIGKILL)
+        killed_at = datetime.now(UTC)
+        took_over = wait_for(lambda: all(any(p.fleet_id == f and p.cycle_at > killed_at for p, _ in plans(engine))
+                                         for f in fleets) and datetime.now(UTC), 60, "the survivor after a kill")
+        session_s = engine.settings.kafka.session_timeout_s
+        kill_takeover_s = (took_over - killed_at).total_seconds()
+        print(f"takeover after SIGKILL: {kill_takeover_s:.1f} s (session timeout {session_s} s)")
+        assert kill_takeover_s < session_s + 3 * CYCLE_S
+        after_kill = [p for p, _ in plans(engine) if p.cycle_at > killed_at]
+        for fleet in fleets:
+            times = sorted(p.cycle_at for p in after_kill if p.fleet_id == fleet)
+            gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+            assert not gaps or min(gaps) > CYCLE_S / 2, f"{fleet} has two owners after the kill: {gaps}"
     finally:
         second.stop()
         first.stop()
