@@ -51,9 +51,12 @@ class PlanStore:
     async def previous_plan(self, fleet_id: str) -> Plan | None:
         """The last published plan as a Plan (the warm start after a worker restart)."""
         latest = await self.latest(fleet_id)
-        if latest is None:
-            return None
-        return Plan.of({route.vehicle_id: [stop.order_id for stop in route.stops] for route in latest.routes})
+        return None if latest is None else plan_of(latest)
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def plan_of(published: RoutePlan) -> Plan:
+    """Which vehicle serves which orders in a published plan (what the next cycle starts from)."""
+    return Plan.of({route.vehicle_id: [stop.order_id for stop in route.stops] for route in published.routes})

@@ -17,7 +17,8 @@ from agents.kafka.cycle_timer import BackgroundTicks, every_cycle
 from agents.kafka.topics import RAW_BYTES
 from agents.llm.worker_model import SharedModel, Turn
 from agents.routes.fleet_state import FleetViews
-from agents.routes.plan_store import PlanStore
+from agents.routes.plan_store import PlanStore, plan_of
+from agents.routes.published_plans import last_published_plan
 from engine.routes.decide import Budget, decide, warm_up
 from engine.routes.llm_proposer import LlmProposer, Proposal
 from engine.routes.plan import Plan
@@ -65,6 +66,7 @@ class RouteCycle:
                  decisions: faust.TopicT, store: PlanStore, model: SharedModel | None,
                  pool: Executor | None = None, processes: int = 1) -> None:
         route = settings.route
+        self.settings = settings
         self.views = views
         self.routes = routes
         self.decisions = decisions
@@ -217,12 +219,23 @@ class RouteCycle:
                  "asked" if record.llm_asked else "not asked" if record.llm_asked is False else "off")
 
     async def _stored_previous(self, fleet_id: str) -> Plan:
-        """Last cycle's plan from Redis (an empty plan when Redis has none or is down)."""
+        """Last cycle's plan: from Redis, else read back from the routes topic (Redis is only a cache)."""
         try:
-            return await self.store.previous_plan(fleet_id) or Plan.of({})
+            stored = await self.store.previous_plan(fleet_id)
         except Exception as error:
             log.error("fleet %s: could not read the previous plan from Redis: %s", fleet_id, error)
+            stored = None
+        if stored is not None:
+            return stored
+        try:
+            published = await last_published_plan(self.settings, fleet_id)
+        except Exception as error:  # Kafka trouble: start from nothing rather than skip the cycle
+            log.error("fleet %s: could not read the previous plan from the routes topic: %s", fleet_id, error)
             return Plan.of({})
+        if published is None:
+            return Plan.of({})
+        log.info("fleet %s: previous plan %s read back from the routes topic", fleet_id, published.plan_id)
+        return plan_of(published)
 
 
 def install_route_cycle(app: faust.App, settings: Settings, views: FleetViews,

@@ -285,3 +285,28 @@ def test_two_workers_share_fleets_one_plan_per_cycle(services: None, tmp_path: P
     finally:
         second.stop()
         first.stop()
+
+
+def test_previous_plan_comes_back_from_the_routes_topic_when_redis_has_none(
+    services: None, tmp_path: Path, tiny_granite: tuple[Path, Path]
+) -> None:
+    """With Redis unreachable, plans and their audit records still go out, and a restarted worker reads its
+    fleet's previous plan back from the routes topic (Redis is a cache, never the only copy)."""
+    engine = route_engine(tmp_path, ENGINE_REDIS_URL="redis://127.0.0.1:1/0", ENGINE_LLM__ANSWER_CACHE="false")
+    worker = start_worker(engine, tmp_path, tiny_granite[1])
+    try:
+        feed(engine, "fleet-p", orders=6)
+        wait_for(lambda: any(sum(len(r.stops) for r in p.routes) == 6 for p, _ in plans(engine)), 60,
+                 "a plan serving all six orders")
+        worker.stop()
+        before = records(engine)
+        published = {p.plan_id for p, _ in plans(engine)}
+        assert published <= {d.decision_id for d in before if d.published}, "a plan went out without its record"
+        worker.start()
+        wait_for(lambda: "read back from the routes topic" in worker.log_tail(400), 60, "the previous plan read back")
+        first_after = wait_for(lambda: (r := records(engine)) and len(r) > len(before) and r[len(before)], 60,
+                               "a decision after the restart")
+        kept = next(c for c in first_after.candidates if c.source == "previous_plan")
+        assert kept.feasible and kept.cost is not None and kept.cost > 0, "the read-back plan serves orders"
+    finally:
+        worker.stop()
