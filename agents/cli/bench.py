@@ -17,10 +17,15 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 
 def run(args: argparse.Namespace) -> int:
     """Benchmarks that print JSON: routes, cycle, ingest, stream, fraud, replay (`engine bench -h`)."""
+    return forward(args.bench_args)
+
+
+def forward(bench_args: list[str]) -> int:
+    """Run `python -m benchmarks` with these arguments (its own parser answers -h and reports its errors)."""
     if not (CHECKOUT / "benchmarks" / "__main__.py").is_file():
         raise UsageError(f"benchmarks/ is not in {CHECKOUT}: run `engine bench` from a source checkout")
     path = os.pathsep.join(p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH", "")) if p)
-    completed = subprocess.run([sys.executable, "-m", "benchmarks", *args.bench_args], check=False,
+    completed = subprocess.run([sys.executable, "-m", "benchmarks", *bench_args], check=False,
                                env={**os.environ, "PYTHONPATH": path})
     return completed.returncode
 

@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; a settings or usage error prints one line and returns 2."""
+    given = sys.argv[1:] if argv is None else argv
+    try:
+        if given[:1] == ["bench"]:  # everything after `bench`, -h included, is for the benchmarks' own parser
+            return bench.forward(given[1:])
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)

@@ -110,6 +110,13 @@ def test_worker_without_fraud_model_says_how_to_get_one(monkeypatch: pytest.Monk
     assert "engine fraud train" in capsys.readouterr().err
 
 
+def test_bench_help_is_the_benchmarks_own(capfd: pytest.CaptureFixture[str]) -> None:
+    """`bench -h` is answered by the benchmarks' parser: exit 0 and every benchmark listed."""
+    assert main(["bench", "-h"]) == 0
+    out = capfd.readouterr().out
+    assert all(name in out for name in ("routes", "cycle", "instance", "ingest", "stream", "fraud", "replay"))
+
+
 def test_bench_runs_the_benchmarks_kept_apart(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """`bench ...` runs benchmarks/ (not packaged) as a child; its user errors are one line with exit 2."""
     missing = tmp_path / "none.txt"
