@@ -22,7 +22,7 @@ from agents.fraud.risk_store import RiskStore, TerminalRates
 from agents.kafka.dead_letters import DeadLetters
 from agents.kafka.gap_guard import GapGuard, InputMessage
 from agents.kafka.table_write import delete_on_partition, write_on_partition
-from agents.kafka.topics import RAW_BYTES, kafka_client_options
+from agents.kafka.topics import RAW_BYTES, bytes_table, kafka_client_options
 from engine.fraud.drift import DriftMonitor
 from engine.fraud.features import TERMINAL_WINDOWS, FeatureBatch, TxView
 from engine.fraud.history_log import PartitionHistories, split_chunk_key
@@ -308,11 +308,11 @@ def install_fraud_scoring(app: faust.App, settings: Settings, metrics: FraudMetr
     drift_topic = app.topic(topics.fraud_drift, partitions=topics.partitions, **RAW_BYTES)
     dead_letters = DeadLetters(app.topic(topics.dead_letters, partitions=topics.partitions, **RAW_BYTES),
                                counted=lambda topic: metrics.dead_lettered.labels(topic=topic).inc())
-    table = app.Table(CUSTOMER_TABLE, partitions=topics.partitions, key_type=bytes, value_type=bytes,
-                      help="Customer payments in chunks, one per partition and batch (key partition<US>seq).")
+    table = bytes_table(app, CUSTOMER_TABLE, topics.partitions,
+                        "Customer payments in chunks, one per partition and batch (key partition<US>seq).")
     views = CustomerViews(table)
-    progress = app.Table(PROGRESS_TABLE, partitions=topics.partitions, key_type=bytes, value_type=bytes,
-                         help="Last transactions offset taken per partition, for GapGuard.")
+    progress = bytes_table(app, PROGRESS_TABLE, topics.partitions,
+                           "Last transactions offset taken per partition, for GapGuard.")
     store = RiskStore(str(settings.redis_url), settings.redis_prefix)
 
     async def on_labels(labels: list[FraudLabel]) -> None:

@@ -6,9 +6,11 @@ import asyncio
 from contextlib import suppress
 from typing import Any
 
+import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from faust.types import TableT
 
 from agents.kafka.app import broker_credentials
 from engine.settings import Settings
@@ -20,6 +22,13 @@ class TopicLayoutError(RuntimeError):
 
 # Keys and values travel as raw bytes: validation against schemas/ happens in the agents, not in Faust.
 RAW_BYTES: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+def bytes_table(app: faust.App, name: str, partitions: int, purpose: str) -> TableT[bytes, bytes]:
+    """A changelog-backed table of raw bytes: what is written is exactly what recovery reads back."""
+    # Faust picks the changelog codec from key_type/value_type: bytes means raw, anything else JSON.
+    table: TableT[bytes, bytes] = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes, help=purpose)
+    return table
 
 
 def keyed_topics(settings: Settings) -> list[str]:

@@ -15,7 +15,7 @@ from faust.types import TP, TableT
 from agents.kafka.dead_letters import DeadLetters
 from agents.kafka.gap_guard import GapGuard, InputMessage
 from agents.kafka.table_write import delete_on_partition, write_on_partition
-from agents.kafka.topics import RAW_BYTES, kafka_client_options
+from agents.kafka.topics import RAW_BYTES, bytes_table, kafka_client_options
 from agents.routes.summary_store import SummaryStore
 from engine.routes.state import (
     FleetState,
@@ -159,24 +159,11 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
     schema_for = fleet_input_schemas(topics)
     inputs = app.topic(*schema_for, partitions=topics.partitions, **RAW_BYTES)
     dead_letters = DeadLetters(app.topic(topics.dead_letters, partitions=topics.partitions, **RAW_BYTES))
-    # Raw bytes keys and values: what is written is exactly what recovery reads back from the changelog.
-    table = app.Table(
-        FLEET_ENTITY_TABLE,
-        partitions=topics.partitions,
-        # Faust picks the changelog codec from key_type/value_type: bytes means raw, anything else JSON.
-        key_type=bytes,
-        value_type=bytes,
-        help="One record per order, vehicle, traffic area and fleet meta (key fleet<US>kind<US>id).",
-    )
+    table = bytes_table(app, FLEET_ENTITY_TABLE, topics.partitions,
+                        "One record per order, vehicle, traffic area and fleet meta (key fleet<US>kind<US>id).")
     views = FleetViews(table)
-
-    progress = app.Table(
-        INPUT_PROGRESS_TABLE,
-        partitions=topics.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        help="Last input offset taken per topic/partition, for GapGuard.",
-    )
+    progress = bytes_table(app, INPUT_PROGRESS_TABLE, topics.partitions,
+                           "Last input offset taken per topic/partition, for GapGuard.")
     guard = GapGuard(set(schema_for), progress, kafka_client_options(settings))  # batches: collect() + mark()
     ingest = FleetIngest(settings, views, dead_letters, guard)
 

@@ -35,8 +35,6 @@ class LlmTurns:
 
     def __init__(self) -> None:
         self.last_turn: dict[str, float] = {}
-        self.cycles: dict[str, int] = {}
-        self.turns: dict[str, int] = {}
 
     def order(self, fleet_ids: list[str]) -> list[str]:
         """Never-asked fleets first, then the longest wait; ties by fleet id (a fixed, fair rotation)."""
@@ -44,14 +42,6 @@ class LlmTurns:
 
     def took_turn(self, fleet_id: str, at: float) -> None:
         self.last_turn[fleet_id] = at
-        self.turns[fleet_id] = self.turns.get(fleet_id, 0) + 1
-
-    def decided(self, fleet_id: str) -> None:
-        self.cycles[fleet_id] = self.cycles.get(fleet_id, 0) + 1
-
-    def share(self) -> dict[str, float]:
-        """Per fleet, the share of its cycles that had an LLM turn."""
-        return {f: round(self.turns.get(f, 0) / n, 3) for f, n in sorted(self.cycles.items()) if n}
 
 
 class RouteCycle:
@@ -196,7 +186,6 @@ class RouteCycle:
             stage_ms=stage_ms, input_offsets=state.applied_offsets, executor=self.pool,
             llm_asked=(fleet_id in asked) if self.model is not None else None,
         )
-        self.turns.decided(fleet_id)
         started = time.monotonic()
         key = fleet_id.encode()
         if decision.plan is not None:
