@@ -14,6 +14,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("DEVSTACK_HOME", PROJECT_ROOT / ".devstack"))
 LOG_DIR = STATE_DIR / "logs"
+# The secured stack (SASL_SSL Kafka, password Redis) keeps its pid files, logs, data and secrets apart.
+SECURE_STATE_DIR = STATE_DIR / "secure"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "decision-engine"
 
 
@@ -39,14 +41,15 @@ class Service(ABC):
     host = "127.0.0.1"
     port: int
     start_timeout_s = 90.0
+    state_dir: Path = STATE_DIR
 
     @property
     def pid_file(self) -> Path:
-        return STATE_DIR / f"{self.name}.pid"
+        return self.state_dir / f"{self.name}.pid"
 
     @property
     def log_file(self) -> Path:
-        return LOG_DIR / f"{self.name}.log"
+        return self.state_dir / "logs" / f"{self.name}.log"
 
     @property
     def address(self) -> str:
@@ -97,7 +100,7 @@ class Service(ABC):
                     f"like {self.name}; stop it or free the port"
                 )
             self.prepare()
-            LOG_DIR.mkdir(parents=True, exist_ok=True)
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
             with self.log_file.open("ab") as log:
                 log.write(f"\n=== devstack start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
                 log.flush()

@@ -86,7 +86,8 @@ class KafkaSettings(_Section):
         if self.security_protocol.startswith("SASL"):
             missing = [n for n in ("sasl_mechanism", "sasl_username", "sasl_password") if getattr(self, n) is None]
             if missing:
-                raise ValueError(f"security_protocol {self.security_protocol} needs {', '.join(missing)}")
+                names = ", ".join(f"{ENV_PREFIX}KAFKA__{name.upper()}" for name in missing)
+                raise ValueError(f"security_protocol {self.security_protocol} needs {names}")
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("ssl_certfile and ssl_keyfile go together")
         if self.heartbeat_interval_s * 3 > self.session_timeout_s:
@@ -131,10 +132,12 @@ class LlmSettings(_Section):
 
     backend: Literal["llama_cpp", "openai"] = "llama_cpp"
     model_path: Path = Path("models/tiny-granite-hybrid-q4_k_m.gguf")
-    base_url: AnyHttpUrl | None = Field(default=None, description="OpenAI-compatible server, for backend=openai.")
+    base_url: AnyHttpUrl | None = Field(default=None, description="OpenAI-compatible server, for backend=openai "
+                                        "(with or without /v1: it is added when missing).")
     api_key: SecretStr | None = None
     model_name: str = "granite-4.0-h-micro"
-    n_ctx: int = Field(default=4096, ge=256, le=131_072)
+    n_ctx: int = Field(default=4096, ge=256, le=131_072, description="Context window in tokens, prompt and answer "
+                       "together (openai: the server's, unless it reports its own); longer prompts show fewer orders.")
     n_threads: int | None = Field(default=None, ge=1, le=256)
     n_gpu_layers: int = Field(default=0, ge=-1, description="-1 offloads every layer to the GPU.")
     seed: int = Field(default=0, ge=0)
@@ -161,6 +164,9 @@ class LlmSettings(_Section):
     def _backend_complete(self) -> Self:
         if self.backend == "openai" and self.base_url is None:
             raise ValueError("backend openai needs base_url")
+        if self.backend == "llama_cpp" and self.max_tokens >= self.n_ctx:  # the answer alone would fill the context
+            raise ValueError(f"max_tokens {self.max_tokens} leaves no room for a prompt in n_ctx {self.n_ctx} "
+                             "(lower ENGINE_LLM__MAX_TOKENS or raise ENGINE_LLM__N_CTX)")
         return self
 
     def check_model_file(self) -> None:
@@ -270,8 +276,20 @@ class Settings(BaseSettings):
     cycle_seconds: float = Field(default=15.0, gt=0, le=3600)
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     worker_web_port: int = Field(default=6066, ge=1024, le=65535)
+    http_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the worker's state-changing HTTP endpoints require (unset: they answer 401).",
+    )
     data_dir: Path = Field(default=Path(".devstack/worker"), description="Faust's local table state.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("http_token")
+    @classmethod
+    def _token_long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (make one: python -c 'import secrets; "
+                             "print(secrets.token_urlsafe())')")
+        return token
 
     @model_validator(mode="after")
     def _route_budget_fits_cycle(self) -> Self:
@@ -336,6 +354,8 @@ def load_settings(**overrides: Any) -> Settings:
             path = "__".join(str(part) for part in item["loc"] if not isinstance(part, int))
             name = f"{ENV_PREFIX}{path.upper()}" if path else "settings"
             problems.append(f"  {name}: {item['msg']}")
+        if len(problems) == 1:  # the common case reads as one line
+            raise SettingsError(f"invalid setting {problems[0].strip()}") from error
         raise SettingsError("invalid settings:\n" + "\n".join(problems)) from error
     except tomllib.TOMLDecodeError as error:  # before ValueError (its base): the bare message names no file
         raise SettingsError(f"{CONFIG_FILE_ENV}: config file {config_file} is not valid TOML: {error}") from error
