@@ -16,6 +16,8 @@ from engine.fraud.scorer import ModelMissingError
 from engine.llm import ModelLoadError
 from engine.llm.answer_cache import AnswerCache, FileAnswerCache
 from engine.replay.backtest import run_backtest
+from engine.replay.backtest_plot import draw_backtest
+from engine.replay.backtest_series import read_series
 from engine.replay.event_log import TruncatedLogError
 from engine.settings import Settings, load_settings
 
@@ -46,6 +48,22 @@ def _answer_cache(settings: Settings, args: argparse.Namespace) -> tuple[AnswerC
         raise UsageError(f"LLM answer cache {error}") from error
 
 
+def _check_plot(args: argparse.Namespace) -> None:
+    """--plot refused up front (before the backtest runs) when the PNG cannot be written there."""
+    plot: Path | None = args.plot
+    if plot is None:
+        return
+    if plot.is_dir():
+        raise UsageError(f"--plot {plot} is a folder: give the PNG's file name, e.g. {plot / 'backtest.png'}")
+    if not plot.parent.is_dir():
+        raise UsageError(f"--plot {plot}: folder {plot.parent} does not exist (create it first)")
+    if plot.suffix.lower() != ".png":
+        raise UsageError(f"--plot {plot}: the plot is a PNG, give a name ending in .png")
+    if plot.resolve() in (args.log.resolve(), args.out.resolve()):
+        raise UsageError(f"--plot {plot} is the {'log' if plot.resolve() == args.log.resolve() else '--out file'} "
+                         "itself: give the PNG another name")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the decision core offline over a recorded log on event time; decisions as JSON lines (no Kafka)."""
     settings = load_settings()
@@ -58,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out} is the log itself: write the decisions to another file")
     if args.speed_kmh is not None and not 0 < args.speed_kmh <= 200:
         raise UsageError("--speed-kmh must be in (0, 200]")
+    _check_plot(args)
     cache, cache_name = _answer_cache(settings, args)
     try:
         result = run_backtest(settings, args.log, args.out, cache=cache, ask_model=args.llm == "model",
@@ -73,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
               f"(the log is out of time order by more than the merge's lookahead): those cycles decided without "
               "them; re-record the topics with `engine record` (it writes them merged)", file=sys.stderr)
     events = result.summary.events
-    print(json.dumps({"out": str(args.out), **result.summary.as_dict(),
+    plot = {} if args.plot is None else {"plot": str(draw_backtest(read_series(args.out), args.plot, args.log.name))}
+    print(json.dumps({"out": str(args.out), **plot, **result.summary.as_dict(),
                       "llm_cache": None if cache is None else cache_name,
                       "llm_cache_hits": result.llm_hits, "llm_cache_misses": result.llm_misses,
                       "seconds": round(result.seconds, 2),
@@ -97,4 +117,8 @@ def add_to(commands: Commands) -> None:
     backtest.add_argument("--speed-kmh", type=float, default=None, help="travel speed (default: the log's, "
                           "else ENGINE_ROUTE__SPEED_KMH)")
     backtest.add_argument("--allow-truncated", action="store_true", help="backtest an interrupted recording's part")
+    backtest.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
+                          help="also draw per fleet, over event time, plan cost, unassigned orders and LLM "
+                               "acceptance (running share of cycles whose plan came from the LLM, proposed or "
+                               "repaired) into this PNG")
     backtest.set_defaults(run=run)

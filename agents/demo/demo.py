@@ -42,6 +42,7 @@ class DemoView:
         self.malformed_sent = 0
         self.dead_letters: deque[str] = deque(maxlen=3)
         self.dead_letter_count = 0
+        self.closed = 0  # cancel/offline events sent when the run stopped
         self.started = time.monotonic()
 
     def render(self) -> Group:
@@ -111,6 +112,12 @@ async def _feed(settings: Settings, simulator: FleetSimulator, view: DemoView, r
                     await producer.send_and_wait(settings.topics.orders, broken, key=item.key.encode())
                     view.malformed_sent += 1
             await asyncio.sleep(1 / rate)
+        # Closing the run's orders and vans: the worker's table keeps these fleets, but nothing in them to plan.
+        closing = simulator.wind_down(datetime.now(UTC))
+        for item in closing:
+            await producer.send(topic_names[item.topic], item.event.to_bytes(), key=item.key.encode())
+        await producer.flush()
+        view.closed = len(closing)
     finally:
         await producer.stop()
 
@@ -150,8 +157,8 @@ async def _refresh(settings: Settings, view: DemoView, live: Live, stop: asyncio
         await plans.close()
 
 
-async def _run(settings: Settings, duration_s: float | None, fleets: int, rate: float, console: Console) -> None:
-    simulator = FleetSimulator(fleets, datetime.now(UTC), seed=int(time.time()), run_tag=f"{time.time():.0f}")
+async def _run(settings: Settings, simulator: FleetSimulator, duration_s: float | None, rate: float,
+               console: Console) -> DemoView:
     view = DemoView([f.fleet_id for f in simulator.fleets])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -168,11 +175,18 @@ async def _run(settings: Settings, duration_s: float | None, fleets: int, rate: 
         stop.set()
         await asyncio.gather(*tasks)
         live.update(view.render())
+    return view
 
 
-def run_demo(settings: Settings, *, duration_s: float | None, fleets: int, rate: float) -> int:
-    """Start Kafka and Redis if needed, run a worker, stream synthetic events and show the state live."""
+def run_demo(settings: Settings, *, duration_s: float | None, fleets: int, rate: float, run_id: str) -> int:
+    """Start Kafka and Redis if needed, run a worker, stream synthetic events of this run's fleets live."""
     console = Console()
+    # run_tag: a second start with the same run id must not reuse order ids the worker holds as closed.
+    simulator = FleetSimulator(fleets, datetime.now(UTC), seed=int(time.time()), run_id=run_id,
+                               run_tag=f"{time.time():.0f}")
+    names = ", ".join(f.fleet_id for f in simulator.fleets)
+    console.print(f"[bold]Run {run_id}[/]: fleets {names} (`engine demo --run-id {run_id} --reset` deletes "
+                  "their Redis keys)")
     console.print("[bold]Starting Kafka and Redis[/] (reused when already running)...")
     for line in start_all():
         console.print(f"  {line}")
@@ -185,7 +199,9 @@ def run_demo(settings: Settings, *, duration_s: float | None, fleets: int, rate:
     try:
         until = f"for {duration_s:.0f} s" if duration_s else "until Ctrl-C"
         console.print(f"[bold]Streaming[/] {rate:g} events/s for {fleets} fleet(s) {until}.")
-        asyncio.run(_run(settings, duration_s, fleets, rate, console))
+        view = asyncio.run(_run(settings, simulator, duration_s, rate, console))
+        console.print(f"Closed run {run_id}: {view.closed} cancel/offline events sent, so its fleets keep no open "
+                      "orders or vans in the worker's table.")
     finally:
         console.print("Stopping the worker (offsets committed on a clean stop)...")
         worker.stop()

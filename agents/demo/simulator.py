@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import random
+import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -21,6 +23,32 @@ NOTES = (
 )
 
 Topic = Literal["orders", "vehicles", "traffic"]
+
+# Fleet ids are NAME-RUN: a fresh run id per demo, so no run sees another's fleets in Redis or the worker's table.
+FLEET_NAMES = ("north", "south", "east", "west", "centre", "docks", "airport", "campus", "harbour", "park")
+MAX_FLEETS = len(FLEET_NAMES)  # more would not fit the terminal table, and each fleet is a route problem per cycle
+# No ':' (it separates Redis key parts) and no glob characters (the reset scans Redis by pattern).
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+
+
+def new_run_id() -> str:
+    """A fresh short run id (6 hex digits)."""
+    return uuid.uuid4().hex[:6]
+
+
+def check_run_id(run_id: str) -> str:
+    """The run id if it can be part of fleet ids and Redis keys; else ValueError saying what is allowed."""
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ValueError(f"{run_id!r} is not a run id: 1-32 letters, digits, '-' or '_', starting with a letter "
+                         "or digit")
+    return run_id
+
+
+def fleet_ids(fleets: int, run_id: str) -> list[str]:
+    """The fleet ids of a run: north-RUN, south-RUN, ... (just the names without a run id)."""
+    if not 1 <= fleets <= MAX_FLEETS:
+        raise ValueError(f"fleets must be 1 to {MAX_FLEETS}, not {fleets}")
+    return [f"{name}-{run_id}" if run_id else name for name in FLEET_NAMES[:fleets]]
 
 
 @dataclass
@@ -57,19 +85,18 @@ class FleetSimulator:
     """Vehicles drive around the centre, orders arrive and get cancelled or delivered, jams come and go."""
 
     def __init__(self, fleets: int, start: datetime, *, vehicles_per_fleet: int = 4, seed: int = 7,
-                 orders_per_minute: float = 10.0, speed_kmh: float = 28.0, run_tag: str = "") -> None:
+                 orders_per_minute: float = 10.0, speed_kmh: float = 28.0, run_id: str = "",
+                 run_tag: str = "") -> None:
         self._random = random.Random(seed)
         self._now = start
         self._shift = TimeWindow(start=start - timedelta(hours=1), end=start + timedelta(hours=9))
         self._orders_per_second = orders_per_minute / 60
         self._speed_kmh = speed_kmh
         self._event_seq = 0
-        # Order ids of a closed order stay closed in FleetState, so each run gets fresh ids.
+        # A closed order id stays closed in FleetState: a second start with the same run id needs fresh order ids.
         self._order_prefix = f"{run_tag}-" if run_tag else ""
-        self.fleets = [
-            _Fleet(f"fleet-{n + 1}", [self._new_vehicle(f"f{n + 1}-van-{v + 1}") for v in range(vehicles_per_fleet)])
-            for n in range(fleets)
-        ]
+        self.fleets = [_Fleet(fleet_id, [self._new_vehicle(f"van-{v + 1}") for v in range(vehicles_per_fleet)])
+                       for fleet_id in fleet_ids(fleets, run_id)]
 
     def _point_near_centre(self, radius_km: float) -> tuple[float, float]:
         distance = radius_km * math.sqrt(self._random.random())
@@ -97,6 +124,24 @@ class FleetSimulator:
             events += self._order_events(fleet, elapsed)
             if self._random.random() < elapsed / 90:  # a new slowdown every ~90 s per fleet
                 events.append(self._jam(fleet))
+        return events
+
+    def wind_down(self, now: datetime) -> list[SimulatedEvent]:
+        """Cancel every open order and take every van offline: the worker's table keeps nothing of this run to plan."""
+        events: list[SimulatedEvent] = []
+        for fleet in self.fleets:
+            for order_id in fleet.open_orders:
+                cancel = OrderEvent(event_id=self._event_id("end"), action="cancel", fleet_id=fleet.fleet_id,
+                                    order_id=order_id, occurred_at=now)
+                events.append(SimulatedEvent("orders", fleet.fleet_id, cancel))
+            fleet.open_orders = []
+            for v in fleet.vehicles:
+                offline = VehicleEvent(
+                    event_id=self._event_id("off"), fleet_id=fleet.fleet_id, vehicle_id=v.vehicle_id,
+                    occurred_at=now, position=GeoPoint(lat=v.lat, lon=v.lon), capacity=v.capacity, load=v.load,
+                    shift=self._shift, status="offline",
+                )
+                events.append(SimulatedEvent("vehicles", fleet.fleet_id, offline))
         return events
 
     def _move_vehicles(self, fleet: _Fleet, elapsed: float) -> list[SimulatedEvent]:
