@@ -16,6 +16,9 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(g++)
+# Headless Chromium and its driver for the dispatch-page browser test (Selenium never downloads one).
+command -v chromium >/dev/null || [[ -x /usr/bin/chromium ]] || need+=(chromium)
+command -v chromedriver >/dev/null || [[ -x /usr/bin/chromedriver ]] || need+=(chromium-driver)
 if ((${#need[@]})); then
   say "installing system packages: ${need[*]}"
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
