@@ -34,6 +34,10 @@ class CandidateSummary(WireValue):
 class DecisionRecord(WireModel):
     """Why a plan was (or was not) published: inputs, LLM text, checks, costs, timings."""
 
+    # Version 2 added llm_failure; version 1 records (without it) still decode, as llm_failure None.
+    schema_version: Literal[1, 2] = Field(  # type: ignore[assignment]  # widens the base's Literal[1] on purpose
+        default=2, description="Version of this message's schema; bumped on breaking change (2: llm_failure)."
+    )
     decision_id: str
     fleet_id: Identifier
     cycle_at: AwareDatetime
@@ -43,6 +47,9 @@ class DecisionRecord(WireModel):
     llm_parse_ok: bool | None = None
     llm_asked: bool | None = Field(default=None, description="Whether this fleet had its turn with the LLM this "
                                    "cycle (None: no LLM configured); the worker's fleets take turns.")
+    llm_failure: str | None = Field(default=None, max_length=1000, description="Why the LLM gave no plan this "
+                                    "cycle (HTTP error, timeout, late, context too small, parse error); None when "
+                                    "it gave one or was not asked. Since schema version 2.")
     candidates: list[CandidateSummary] = Field(default_factory=list)
     chosen_source: str | None = Field(default=None, description="The PlanSource published, or None if nothing was.")
     published: bool

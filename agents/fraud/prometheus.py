@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import faust
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class FraudMetrics:
-    """One registry per app, so two apps in one process never clash."""
+    """The fraud series, in the worker's registry (agents/kafka/metrics_page.py serves it)."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.scored = Counter("fraud_transactions_scored", "Transactions scored.", registry=r)
         self.alerts = Counter("fraud_alerts", "Scores at or above the alert threshold.", registry=r)
@@ -28,11 +25,3 @@ class FraudMetrics:
         self.alert_precision = Gauge("fraud_alert_precision", "Share of labelled alerts confirmed as fraud.",
                                      registry=r)
         self.drift_events = Counter("fraud_drift_events", "Drift events published.", ["kind"], registry=r)
-
-    def install_page(self, app: faust.App) -> None:
-        """Serve the registry at /metrics on the worker's web port."""
-
-        @app.page("/metrics")
-        async def metrics(web: Any, request: Any) -> Any:
-            # aiohttp refuses a charset inside content_type; the exposition format header goes in whole.
-            return web.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import faust
 
 from agents.kafka.gap_guard import InputMessage
+from agents.kafka.metrics_page import worker_metrics
 from schemas import DecodeError, dead_letter
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class DeadLetters:
                              partition=message.partition, offset=message.offset)
         headers = {"error": str(error)[:1000].encode(), "source-topic": message.topic.encode()}
         await self.topic.send(key=message.key, value=record.to_bytes(), headers=headers)
+        worker_metrics(self.topic.app).dead_letters.labels(topic=message.topic).inc()
         if self.counted is not None:
             self.counted(message.topic)
         log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)

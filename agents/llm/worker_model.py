@@ -12,8 +12,10 @@ from typing import Any, Generic, Literal, TypeVar
 import faust
 
 from agents.llm.answer_store import RedisAnswerCache
+from engine.llm.context import context_tokens
 from engine.llm.factory import open_cached_model, open_language_model
 from engine.llm.language_model import LanguageModel
+from engine.llm.openai_model import api_base
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ def open_worker_model(app: faust.App, settings: Settings, users: list[str]) -> S
     serialises their requests (two copies would compete for the same cores and memory).
     """
     llm = settings.llm
-    where = llm.base_url if llm.backend == "openai" else llm.model_path
+    where = api_base(str(llm.base_url)) if llm.backend == "openai" else llm.model_path
     if not llm.answer_cache:
         model = open_language_model(llm)
     else:
@@ -34,7 +36,9 @@ def open_worker_model(app: faust.App, settings: Settings, users: list[str]) -> S
         cached = open_cached_model(llm, cache)
         cached.open()
         model = cached
-    opened = f"language model opened once for this worker: {llm.backend} {where} (used by {' and '.join(users)})"
+    n_ctx = context_tokens(model)  # the HTTP backend asks its server now, not in the first cycle
+    opened = (f"language model opened once for this worker: {llm.backend} {where}, context {n_ctx} tokens "
+              f"(used by {' and '.join(users)})")
 
     @app.task  # type: ignore[untyped-decorator]
     async def announce_model() -> None:

@@ -18,7 +18,9 @@ from agents.kafka.topics import RAW_BYTES
 from agents.llm.worker_model import SharedModel, Turn
 from agents.routes.fleet_state import FleetViews
 from agents.routes.plan_store import PlanStore, plan_of
+from agents.routes.prometheus import RouteMetrics
 from agents.routes.published_plans import last_published_plan
+from engine.llm.context import ContextTooSmallError
 from engine.routes.decide import Budget, decide, warm_up
 from engine.routes.llm_proposer import LlmProposer, Proposal
 from engine.routes.plan import Plan
@@ -54,7 +56,7 @@ class RouteCycle:
 
     def __init__(self, settings: Settings, views: FleetViews, routes: faust.TopicT,
                  decisions: faust.TopicT, store: PlanStore, model: SharedModel | None,
-                 pool: Executor | None = None, processes: int = 1) -> None:
+                 pool: Executor | None = None, processes: int = 1, metrics: RouteMetrics | None = None) -> None:
         route = settings.route
         self.settings = settings
         self.views = views
@@ -76,25 +78,34 @@ class RouteCycle:
         self.late: dict[str, Proposal] = {}  # LLM answers that missed their cycle: they seed the next one
         self.turns = LlmTurns()
         self.cycles = 0
+        self.metrics = metrics
+        self.failures: dict[str, str] = {}  # why an asked fleet has no proposal this cycle (late), for its record
 
     async def tick(self, at: datetime | None = None) -> None:
         """One cycle for every fleet this worker owns now (snapshots: events keep changing the live views)."""
         at = at or datetime.now(UTC)
         owned = self.views.owned()
         owned_ids = {s.fleet_id for s in owned}
+        if self.metrics is not None:
+            self.metrics.forget(set(self.previous) - owned_ids)
         self.previous = {f: p for f, p in self.previous.items() if f in owned_ids}  # revoked fleets are forgotten
         fleets = []
         for state in owned:
             if state.fleet_id in self.in_flight:
                 log.warning("fleet %s: previous cycle still running, skipping the cycle at %s", state.fleet_id, at)
+                if self.metrics is not None:
+                    self.metrics.skipped.inc()
             else:
                 fleets.append(state.copy())
         self.in_flight.update(s.fleet_id for s in fleets)
+        started = time.monotonic()
         try:
             await self._run(fleets, at)
         finally:
             self.in_flight.difference_update(s.fleet_id for s in fleets)
         self.cycles += 1
+        if self.metrics is not None:
+            self.metrics.cycle(time.monotonic() - started, self.cycle_s)
 
     async def _run(self, fleets: list[FleetState], at: datetime) -> None:
         loop = asyncio.get_running_loop()
@@ -142,14 +153,25 @@ class RouteCycle:
                     break
                 asked.add(fleet_id)
                 self.turns.took_turn(fleet_id, loop.time())
-                if turn.status == "late":
-                    log.warning("fleet %s: LLM gave no answer within the %.1f s window; deciding without it",
-                                fleet_id, self.llm_window_s)
+                self._asked(fleet_id, turn, remaining)
                 proposals[fleet_id].set_result(turn.value if turn.status == "answered" else None)
         finally:
             for fleet_id, future in proposals.items():
                 if not future.done():  # no turn this cycle: an answer that came late last time still counts
+                    self.failures.pop(fleet_id, None)
                     future.set_result(self.late.pop(fleet_id, None))
+
+    def _asked(self, fleet_id: str, turn: Turn[Proposal], waited_s: float) -> None:
+        """Count the request and log, in one line, why it gave no plan (the reason also goes in the record)."""
+        backend = self.settings.llm.backend
+        if self.metrics is not None:
+            self.metrics.asked(turn.value, turn.status == "late")
+        if turn.status == "late":
+            self.failures[fleet_id] = f"late: no answer within the {waited_s:.1f} s left of the LLM window"
+            log.warning("fleet %s: LLM gave no answer within the %.1f s window (backend %s, %.1f s left); "
+                        "deciding without it", fleet_id, self.llm_window_s, backend, waited_s)
+        elif turn.value is not None and turn.value.failure is not None:
+            log.warning("fleet %s: LLM request failed (backend %s): %s", fleet_id, backend, turn.value.failure)
 
     async def _ask(self, problem: Problem, deadline_s: float) -> Turn[Proposal]:
         assert self.model is not None and self.proposer is not None
@@ -178,13 +200,14 @@ class RouteCycle:
             self.previous[fleet_id] = await self._stored_previous(fleet_id)
         started = time.monotonic()
         proposal = await proposal_due
+        failure = self.failures.pop(fleet_id, None)
         stage_ms = {**stage_ms, "llm": round((time.monotonic() - started) * 1000, 1)}
         search_budget, left_s = budget(proposal)
         decision = await asyncio.to_thread(
             decide, problem, llm=proposal, previous=self.previous.get(fleet_id), budget=search_budget,
             wait_s=max(left_s, 0.0) if self.pool is not None else None,
             stage_ms=stage_ms, input_offsets=state.applied_offsets, executor=self.pool,
-            llm_asked=(fleet_id in asked) if self.model is not None else None,
+            llm_asked=(fleet_id in asked) if self.model is not None else None, llm_failure=failure,
         )
         started = time.monotonic()
         key = fleet_id.encode()
@@ -195,6 +218,8 @@ class RouteCycle:
                                                         "publish": round((time.monotonic() - started) * 1000, 1)}})
         # The audit goes out with the plan, before Redis: a Redis outage never costs a decision record.
         await self.decisions.send(key=key, value=record.to_bytes())
+        if self.metrics is not None:
+            self.metrics.decided(record, decision.plan)
         if decision.plan is not None:
             assert decision.chosen is not None
             self.previous[fleet_id] = decision.chosen.plan
@@ -227,11 +252,18 @@ class RouteCycle:
         return plan_of(published)
 
 
-def install_route_cycle(app: faust.App, settings: Settings, views: FleetViews,
-                        model: SharedModel | None) -> tuple[RouteCycle, BackgroundTicks]:
-    """Register the routes/decisions topics and the cycle timer; `model` is the worker's shared LLM."""
+def install_route_cycle(app: faust.App, settings: Settings, views: FleetViews, model: SharedModel | None,
+                        metrics: RouteMetrics | None = None) -> tuple[RouteCycle, BackgroundTicks]:
+    """Register the routes/decisions topics and the cycle timer; `model` is the worker's shared LLM.
+
+    Raises ContextTooSmallError when the model's context cannot hold even the smallest route prompt.
+    """
     routes = app.topic(settings.topics.routes, partitions=settings.topics.partitions, **RAW_BYTES)
     decisions = app.topic(settings.topics.decisions, partitions=settings.topics.partitions, **RAW_BYTES)
+    if model is not None:  # every request would fail: refuse to start, naming the setting
+        too_small = LlmProposer(model.model, max_tokens=settings.llm.max_tokens).check_context()
+        if too_small is not None:
+            raise ContextTooSmallError(f"ENGINE_LLM__N_CTX: the route cycle cannot ask the model, {too_small}")
     store = PlanStore(str(settings.redis_url), settings.redis_prefix)
     processes = settings.route.search_processes
     processes = os.cpu_count() or 1 if processes is None else processes
@@ -240,6 +272,6 @@ def install_route_cycle(app: faust.App, settings: Settings, views: FleetViews,
         pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"))
         for _ in range(processes):
             pool.submit(warm_up)
-    cycle = RouteCycle(settings, views, routes, decisions, store, model, pool, processes)
+    cycle = RouteCycle(settings, views, routes, decisions, store, model, pool, processes, metrics)
     # RouteCycle skips a fleet whose previous cycle is still running, so ticks may overlap safely.
     return cycle, every_cycle(app, "route-cycle", settings.cycle_seconds, cycle.tick)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.llm.language_model import Completion, LanguageModel
+from engine.llm.context import estimate_tokens
+from engine.llm.language_model import Completion, LanguageModel, SizedModel
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +98,11 @@ class CachedLanguageModel:
     """A LanguageModel that answers from the cache first and asks the model (opened on first miss) otherwise."""
 
     def __init__(self, cache: AnswerCache, model_id: str,
-                 open_model: Callable[[], LanguageModel] | None = None) -> None:
+                 open_model: Callable[[], LanguageModel] | None = None, n_ctx: int | None = None) -> None:
         self.cache = cache
         self.model_id = model_id
         self.open_model = open_model  # None: cache only, a miss raises AnswerMissingError
+        self.n_ctx = n_ctx  # the configured context, until an opened model tells its own
         self.model: LanguageModel | None = None
         self.hits = 0
         self.misses = 0
@@ -111,6 +113,14 @@ class CachedLanguageModel:
         with self.lock:
             if self.model is None and self.open_model is not None:
                 self.model = self.open_model()
+
+    @property
+    def context_tokens(self) -> int | None:
+        """The opened model's context, else the configured one (the cache never opens a model to size a prompt)."""
+        return self.model.context_tokens if isinstance(self.model, SizedModel) else self.n_ctx
+
+    def count_tokens(self, text: str) -> int:
+        return self.model.count_tokens(text) if isinstance(self.model, SizedModel) else estimate_tokens(text)
 
     def key(self, prompt: str, json_schema: dict[str, Any], max_tokens: int) -> str:
         return request_hash(self.model_id, prompt, json_schema, max_tokens)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.llm.answer_cache import request_key
-from engine.llm.language_model import Completion, LanguageModel
+from engine.llm.language_model import Completion, FailureKind, LanguageModel, failure_kind
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class Answer:
     seconds: float
     completion: Completion | None = None
     error: str | None = None
+    kind: FailureKind | None = None  # why there is no completion, in one word (None when there is one)
 
 
 def ask(model: LanguageModel, prompt: str, json_schema: dict[str, Any], max_tokens: int) -> Answer:
@@ -27,5 +28,6 @@ def ask(model: LanguageModel, prompt: str, json_schema: dict[str, Any], max_toke
     try:
         completion = model.complete_json(prompt, json_schema, max_tokens=max_tokens)
     except Exception as error:  # the caller publishes without the LLM and records why
-        return Answer(request_hash, time.monotonic() - started, error=f"LLM failed: {error}")
+        return Answer(request_hash, time.monotonic() - started, error=f"LLM failed: {error}",
+                      kind=failure_kind(error))
     return Answer(request_hash, time.monotonic() - started, completion)

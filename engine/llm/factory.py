@@ -15,7 +15,7 @@ def open_language_model(settings: LlmSettings) -> LanguageModel:
         assert settings.base_url is not None  # the settings refuse openai without a URL
         return OpenAICompatibleModel(
             str(settings.base_url), model_name=settings.model_name, timeout_s=settings.timeout_s, seed=settings.seed,
-            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None, n_ctx=settings.n_ctx,
         )
     try:
         return LlamaCppModel(
@@ -32,7 +32,8 @@ def open_language_model(settings: LlmSettings) -> LanguageModel:
 
 def open_cached_model(settings: LlmSettings, cache: AnswerCache, *, may_ask: bool = True) -> CachedLanguageModel:
     """The configured model behind an answer cache; opened on the first miss, never when may_ask is False."""
-    return CachedLanguageModel(cache, settings.identity, (lambda: open_language_model(settings)) if may_ask else None)
+    return CachedLanguageModel(cache, settings.identity, (lambda: open_language_model(settings)) if may_ask else None,
+                               n_ctx=settings.n_ctx)
 
 
 # A small decision of the shape the engine asks for: ids from an enum, bounded arrays.

@@ -9,13 +9,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.llm.language_model import Completion
+from engine.llm.language_model import Completion, LlmRequestError
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
     from llama_cpp.llama_grammar import LlamaGrammar
 
 GGUF_MAGIC = b"GGUF"
+# llama-cpp-python's words for a prompt longer than the context (its server turns them into HTTP 400).
+_CONTEXT_EXCEEDED = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 
 class ModelLoadError(RuntimeError):
@@ -75,6 +77,7 @@ class LlamaCppModel:
         self.model_path = check_gguf(Path(model_path))
         self.seed = seed
         self.deterministic = deterministic
+        self.n_ctx = n_ctx
         self._lock = threading.Lock()
         self._grammars: dict[str, LlamaGrammar] = {}
         from llama_cpp import Llama
@@ -111,14 +114,21 @@ class LlamaCppModel:
                 "seed": self.seed,
                 "grammar": grammar,
             }
-            if self._chat:
-                result: Any = llama.create_chat_completion(
-                    messages=[{"role": "user", "content": prompt}], **options
-                )
-                text = result["choices"][0]["message"]["content"] or ""
-            else:
-                result = llama.create_completion(prompt, **options)
-                text = result["choices"][0]["text"]
+            try:
+                if self._chat:
+                    result: Any = llama.create_chat_completion(
+                        messages=[{"role": "user", "content": prompt}], **options
+                    )
+                    text = result["choices"][0]["message"]["content"] or ""
+                else:
+                    result = llama.create_completion(prompt, **options)
+                    text = result["choices"][0]["text"]
+            except ValueError as error:
+                exceeded = _CONTEXT_EXCEEDED.search(str(error))
+                if exceeded is None:
+                    raise
+                raise LlmRequestError(f"context too small: prompt {exceeded[1]} tokens > n_ctx {exceeded[2]}",
+                                      "context_exceeded") from error
             seconds = time.perf_counter() - start
         usage = result["usage"]
         return Completion(
@@ -128,6 +138,19 @@ class LlamaCppModel:
             seconds=seconds,
             model=self.name,
         )
+
+    @property
+    def context_tokens(self) -> int:
+        """The context window llama.cpp allocated (prompt and answer share it)."""
+        llama = self._llama
+        return llama.n_ctx() if llama is not None else self.n_ctx
+
+    def count_tokens(self, text: str) -> int:
+        """Exact: the model's own tokenizer (read-only, so no lock against a running request)."""
+        llama = self._llama
+        if llama is None:
+            raise RuntimeError(f"model {self.name} is closed")
+        return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _grammar(self, json_schema: dict[str, Any]) -> LlamaGrammar:
         from llama_cpp.llama_grammar import LlamaGrammar

@@ -236,13 +236,13 @@ class Backtest:
         self._review(at)
 
     def decide_fleet(self, state: FleetState, at: datetime, proposal: Proposal | None, *,
-                     recorded: bool = False, llm_asked: bool | None = None) -> None:
+                     recorded: bool = False, llm_asked: bool | None = None, llm_failure: str | None = None) -> None:
         problem = build_problem(state, at, self.travel)
         if not recorded and self.proposer is not None:
             proposal, llm_asked = self.proposer.propose(problem), True  # offline every fleet has its turn
         previous = self.previous.get(state.fleet_id) or Plan.of({})
         decision = decide(problem, llm=proposal, previous=previous, budget=self.budget,
-                          input_offsets=state.applied_offsets, llm_asked=llm_asked)
+                          input_offsets=state.applied_offsets, llm_asked=llm_asked, llm_failure=llm_failure)
         if decision.plan is not None:
             assert decision.chosen is not None
             self.previous[state.fleet_id] = decision.chosen.plan
@@ -270,7 +270,7 @@ class Backtest:
                     state.apply(event, source)
             self.summary.cycles += 1
             self.decide_fleet(state, live.cycle_at, self._recorded_proposal(live), recorded=True,
-                              llm_asked=live.llm_asked)
+                              llm_asked=live.llm_asked, llm_failure=live.llm_failure)
 
     def _recorded_proposal(self, live: DecisionRecord) -> Proposal | None:
         """The LLM proposal a live decision used: its answer from the cache by the hash it recorded."""

@@ -142,7 +142,7 @@ def improved(problem: Problem, budget: Budget, seed: Plan, previous: Plan | None
 def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, budget: Budget,
            stage_ms: dict[str, float] | None = None, input_offsets: dict[str, int] | None = None,
            executor: Executor | None = None, llm_asked: bool | None = None,
-           wait_s: float | None = None) -> Decision:
+           wait_s: float | None = None, llm_failure: str | None = None) -> Decision:
     """Turn proposals into checked candidates, pick the cheapest feasible one, and explain why.
 
     The repaired previous plan is a candidate itself, so a search that runs out of time never loses it: on an
@@ -151,6 +151,8 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
     holds the GIL) or one after the other without one. `input_offsets` (the state's applied offsets) go into
     the record, so a backtest can rebuild that state; `llm_asked` says whether this fleet had its LLM turn.
     `wait_s` is how long the searches may take in all before the cycle must publish without the late ones.
+    `llm_failure` says why the LLM gave no plan when the proposal cannot say (late; a reproduced decision's
+    recorded reason); otherwise a proposal that failed carries its own.
     """
     timings = dict(stage_ms or {})
     candidates: list[Candidate] = []
@@ -192,11 +194,13 @@ def decide(problem: Problem, *, llm: Proposal | None, previous: Plan | None, bud
         started = time.monotonic()
         consider("solver", repair(problem, Plan.of({})))
         timed("fallback", started)
+    failure = llm_failure or (llm.failure if llm is not None else None)
     record = DecisionRecord(
         decision_id=RoutePlan.make_id(problem.fleet_id, problem.at), fleet_id=problem.fleet_id, cycle_at=problem.at,
         inputs_digest=problem.digest(), prompt_hash=llm.prompt_hash if llm else None,
         llm_raw_text=(llm.raw_text[:100_000] if llm and llm.raw_text is not None else None),
         llm_parse_ok=(llm.plan is not None) if llm else None, llm_asked=llm_asked,
+        llm_failure=failure[:1000] if failure else None,
         candidates=summaries, chosen_source=None, published=False, stage_ms=timings,
         input_offsets=dict(input_offsets or {}),
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from engine.llm.ask import ask
+from engine.llm.context import context_tokens, overflow, prompt_tokens
 from engine.llm.language_model import LanguageModel, answer_field
 from engine.routes.plan import Plan
 from engine.routes.problem import Problem, Stop
@@ -26,6 +27,9 @@ Answer with JSON only: {"routes": [{"vehicle_id": "...", "order_ids": ["...", ..
 """
 NOTE_LIMIT = 80
 
+# How a request went: ok (a plan), parse_error (an answer that is no plan), or why there was no answer.
+Outcome = Literal["ok", "parse_error", "http_error", "context_exceeded", "timeout", "error"]
+
 
 @dataclass(frozen=True)
 class Proposal:
@@ -37,6 +41,19 @@ class Proposal:
     raw_text: str | None = None
     prompt_hash: str | None = None
     parse_error: str | None = None
+    outcome: Outcome | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    orders_shown: int | None = None  # orders in the prompt (fewer than asked for when the context is small)
+
+    @property
+    def failure(self) -> str | None:
+        """Why this request gave no plan, in one line (None when it gave one)."""
+        if self.plan is not None:
+            return None
+        if self.outcome == "parse_error" or (self.outcome is None and self.raw_text is not None):
+            return f"parse error: {self.parse_error}"
+        return (self.parse_error or "no answer").removeprefix("LLM failed: ")
 
 
 def _km(problem: Problem, index: int) -> tuple[float, float]:
@@ -55,15 +72,21 @@ def prompt_stops(problem: Problem, limit: int) -> list[Stop]:
     return sorted(problem.stops, key=lambda s: (s.window_end, -s.priority, s.order_id))[:limit]
 
 
+def orders_header(shown: int, total: int) -> str:
+    return f"Orders ({shown} most urgent of {total}; id, position, demand, window in min, service min, priority, note):"
+
+
+VEHICLES_HEADER = "Vehicles (id, position, free capacity, shift ends in min, committed stops):"
+
+
 def prompt_facts(problem: Problem, stops: list[Stop] | None = None) -> str:
     """The dynamic part of the prompt: vehicles and orders, compact, notes quoted and cut."""
-    lines = ["Vehicles (id, position, free capacity, shift ends in min, committed stops):"]
+    lines = [VEHICLES_HEADER]
     for v in problem.vehicles:
         lines.append(f"- {v.vehicle_id} at {_km(problem, v.start)} cap {v.capacity} "
                      f"ends {v.shift_end / 60:.0f} committed {list(v.committed)}")
     shown = problem.stops if stops is None else stops
-    lines.append(f"Orders ({len(shown)} most urgent of {len(problem.stops)}; id, position, demand, window in min, "
-                 "service min, priority, note):")
+    lines.append(orders_header(len(shown), len(problem.stops)))
     for s in shown:
         # json.dumps quotes and escapes the note, so it reads as a string value, never as prompt text.
         note = f" note {json.dumps(s.note[:NOTE_LIMIT])}" if s.note else ""
@@ -135,7 +158,7 @@ def proposal_from_answer(text: str, prompt_hash: str, seconds: float = 0.0) -> P
         error_text = None
     except ValueError as error:
         plan, error_text = None, str(error)
-    return Proposal("llm", plan, seconds, text, prompt_hash, error_text)
+    return Proposal("llm", plan, seconds, text, prompt_hash, error_text, "ok" if plan is not None else "parse_error")
 
 
 class LlmProposer:
@@ -146,13 +169,51 @@ class LlmProposer:
         self.max_tokens = max_tokens
         self.max_orders = max_orders  # prompt and grammar grow with every order; the solver places the rest
 
-    def prompt(self, problem: Problem) -> str:
-        return INSTRUCTIONS + "\n" + prompt_facts(problem, prompt_stops(problem, self.max_orders)) + "\nJSON:"
+    def prompt(self, problem: Problem, stops: list[Stop] | None = None) -> str:
+        shown = prompt_stops(problem, self.max_orders) if stops is None else stops
+        return INSTRUCTIONS + "\n" + prompt_facts(problem, shown) + "\nJSON:"
+
+    def smallest_prompt(self) -> str:
+        """The prompt of a fleet with no vehicles and no orders: every prompt is at least this long."""
+        return INSTRUCTIONS + "\n" + VEHICLES_HEADER + "\n" + orders_header(0, 0) + "\nJSON:"
+
+    def check_context(self) -> str | None:
+        """Why the model's context cannot hold even the smallest prompt and its answer, or None when it can."""
+        return overflow(prompt_tokens(self.model, self.smallest_prompt()), self.max_tokens,
+                        context_tokens(self.model))
+
+    def fitted(self, problem: Problem) -> tuple[list[Stop], str, str | None]:
+        """The most urgent orders whose prompt fits the context beside the answer, that prompt, and why none fits.
+
+        Orders are dropped from the least urgent end (the solver inserts them); vehicles are never dropped.
+        """
+        shown = prompt_stops(problem, self.max_orders)
+        prompt = self.prompt(problem, shown)
+        n_ctx = context_tokens(self.model)
+        if n_ctx is None or overflow(prompt_tokens(self.model, prompt), self.max_tokens, n_ctx) is None:
+            return shown, prompt, None
+        smallest = self.prompt(problem, [])
+        why = overflow(prompt_tokens(self.model, smallest), self.max_tokens, n_ctx)
+        if why is not None:
+            return [], smallest, why
+        fits, too_many = 0, len(shown)  # binary search: a prompt only grows with every order shown
+        while too_many - fits > 1:
+            middle = (fits + too_many) // 2
+            if overflow(prompt_tokens(self.model, self.prompt(problem, shown[:middle])), self.max_tokens,
+                        n_ctx) is None:
+                fits = middle
+            else:
+                too_many = middle
+        return shown[:fits], self.prompt(problem, shown[:fits]), None
 
     def propose(self, problem: Problem) -> Proposal:
-        shown = prompt_stops(problem, self.max_orders)
-        answer = ask(self.model, self.prompt(problem), plan_schema(problem, shown, max_chars=self.max_tokens),
-                     self.max_tokens)
+        shown, prompt, too_small = self.fitted(problem)
+        if too_small is not None:  # asking would only fail: the request is not sent
+            return Proposal("llm", None, parse_error=too_small, outcome="context_exceeded", orders_shown=0)
+        answer = ask(self.model, prompt, plan_schema(problem, shown, max_chars=self.max_tokens), self.max_tokens)
         if answer.completion is None:
-            return Proposal("llm", None, answer.seconds, None, answer.request_hash, answer.error)
-        return proposal_from_answer(answer.completion.text, answer.request_hash, answer.seconds)
+            return Proposal("llm", None, answer.seconds, None, answer.request_hash, answer.error,
+                            answer.kind or "error", orders_shown=len(shown))
+        proposal = proposal_from_answer(answer.completion.text, answer.request_hash, answer.seconds)
+        return replace(proposal, prompt_tokens=answer.completion.prompt_tokens,
+                       completion_tokens=answer.completion.completion_tokens, orders_shown=len(shown))

@@ -76,3 +76,29 @@ def test_naive_cycle_time_rejected() -> None:
     """The cycle time needs a time zone."""
     with pytest.raises(ValidationError, match="cycle_at"):
         record(cycle_at=datetime(2026, 3, 2, 9))
+
+
+def test_new_records_are_version_two_with_llm_failure() -> None:
+    """A record is written as schema version 2 and keeps why the LLM gave no plan."""
+    failed = record(llm_failure="HTTP 400 context_length_exceeded: maximum context length is 512 tokens",
+                    llm_raw_text=None, llm_parse_ok=None)
+    data = json.loads(failed.to_bytes())
+    assert data["schema_version"] == 2 and data["llm_failure"].startswith("HTTP 400 context_length_exceeded")
+    assert DecisionRecord.from_bytes(failed.to_bytes()) == failed
+
+
+def test_version_one_record_still_decodes() -> None:
+    """A record written before llm_failure existed (version 1, no such field) decodes, with llm_failure None."""
+    data = json.loads(record().to_bytes())
+    del data["llm_failure"]
+    old = DecisionRecord.model_validate_json(json.dumps({**data, "schema_version": 1}))
+    assert old.schema_version == 1 and old.llm_failure is None and old.candidates == record().candidates
+
+
+def test_unknown_version_and_long_failure_rejected() -> None:
+    """A version this code does not know is refused, and the failure text is bounded."""
+    data = {**json.loads(record().to_bytes()), "schema_version": 3}
+    with pytest.raises(ValidationError, match="schema_version"):
+        DecisionRecord.model_validate_json(json.dumps(data))
+    with pytest.raises(ValidationError, match="llm_failure"):
+        record(llm_failure="x" * 1001)

@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 
 from engine.llm import LanguageModel, LlamaCppModel, LlmUnavailableError, OpenAICompatibleModel
+from engine.llm.openai_model import api_base, error_reason
 from tests.support import free_port
 
 IDS = ["route-a", "route-b", "route-c", "hold"]
@@ -98,12 +99,57 @@ def test_both_backends_follow_the_same_schema(model: OpenAICompatibleModel, tiny
 
 
 def test_http_error_is_unavailable(llama_server: str) -> None:
-    """An HTTP error status (here 404 from a base URL without /v1) becomes LlmUnavailableError with the status."""
-    root = llama_server.removesuffix("/v1")
-    with OpenAICompatibleModel(root, model_name="x", timeout_s=10) as wrong, \
+    """An HTTP error status (here 404 from a path the server does not have) becomes LlmUnavailableError."""
+    wrong_path = llama_server.removesuffix("/v1") + "/nowhere/v1"
+    with OpenAICompatibleModel(wrong_path, model_name="x", timeout_s=10) as wrong, \
             pytest.raises(LlmUnavailableError, match="HTTP 404") as info:
         wrong.complete_json(PROMPT, SCHEMA, max_tokens=8)
-    assert info.value.url == f"{root}/chat/completions"
+    assert info.value.url == f"{wrong_path}/chat/completions" and info.value.kind == "http_error"
+
+
+def test_base_url_without_v1_is_accepted(llama_server: str) -> None:
+    """The server's root URL (no /v1) reaches the same API: /v1 is added, and /v1/models names the model."""
+    root = llama_server.removesuffix("/v1")
+    with OpenAICompatibleModel(root + "/", model_name="tiny-granite", timeout_s=30) as model:
+        assert model.base_url == llama_server
+        jsonschema.validate(json.loads(model.complete_json(PROMPT, SCHEMA, max_tokens=128).text), SCHEMA)
+        assert model.served_models()
+
+
+@pytest.mark.parametrize(("given", "base"), [
+    ("http://127.0.0.1:8080", "http://127.0.0.1:8080/v1"),
+    ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/v1"),
+    ("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1"),
+    ("http://127.0.0.1:8080/v1/", "http://127.0.0.1:8080/v1"),
+    ("http://127.0.0.1/proxy/openai", "http://127.0.0.1/proxy/openai/v1"),
+    ("http://127.0.0.1/proxy/v2", "http://127.0.0.1/proxy/v2"),
+])
+def test_api_base_adds_v1_once(given: str, base: str) -> None:
+    """A base URL is accepted with or without /v1 (or another version segment), never doubled."""
+    assert api_base(given) == base
+
+
+def test_context_exceeded_reason_from_error_body() -> None:
+    """An OpenAI-shaped 400 becomes `HTTP 400 context_length_exceeded: message` of kind context_exceeded."""
+    body = json.dumps({"error": {"message": "This model's maximum context length is 512 tokens.",
+                                 "type": "invalid_request_error", "code": "context_length_exceeded"}})
+    assert error_reason(400, body) == (
+        "HTTP 400 context_length_exceeded: This model's maximum context length is 512 tokens.", "context_exceeded")
+    upstream = json.dumps({"error": {"code": 400, "message": "the request exceeds the available context size, "
+                                     "try increasing it", "type": "exceed_context_size_error"}})
+    assert error_reason(400, upstream)[1] == "context_exceeded"
+    assert error_reason(503, "<html>busy</html>") == ("HTTP 503: <html>busy</html>", "http_error")
+
+
+def test_server_context_and_tokenizer_probed(llama_server: str, tiny_granite: tuple[Path, Path]) -> None:
+    """Against llama-cpp-python's server (no /props), the configured n_ctx stands and the token estimate is
+    calibrated with its /extras/tokenize/count (the tiny Granite takes about one token per character)."""
+    with OpenAICompatibleModel(llama_server, model_name="x", timeout_s=10, n_ctx=4096) as model:
+        assert model.context_tokens == 4096
+        estimate = model.count_tokens(PROMPT)
+    with LlamaCppModel(tiny_granite[1], n_ctx=1024) as local:
+        exact = local.count_tokens(PROMPT)
+    assert exact <= estimate <= 1.5 * exact
 
 
 def test_server_down_is_unavailable() -> None:
