@@ -13,16 +13,19 @@ from agents.cli import (
     fraud,
     llm_check,
     logs,
+    plot,
     record,
     replay,
     schema,
+    send,
     services,
     worker,
 )
 from agents.cli.errors import UsageError
 from engine.settings import SettingsError
 
-COMMAND_GROUPS = (schema, worker, demo, bench, fraud, llm_check, record, replay, backtest, diff, logs, services)
+COMMAND_GROUPS = (schema, worker, demo, bench, fraud, llm_check, record, replay, backtest, diff, logs, services,
+                  send, plot)
 
 
 def build_parser() -> argparse.ArgumentParser:
