@@ -1,4 +1,4 @@
-"""`python -m benchmarks routes|cycle|instance|ingest|stream|fraud|replay` (also `engine bench ...`): JSON out."""
+"""`python -m benchmarks routes|cycle|instance|ingest|stream|fraud|replay|chaos` (also `engine bench ...`): JSON out."""
 
 from __future__ import annotations
 
@@ -75,6 +75,22 @@ def run_instance(args: argparse.Namespace) -> int:
     return write_instance(args.customers, args.kind, args.seed, args.out)
 
 
+def run_chaos(args: argparse.Namespace) -> int:
+    """Soak: copy events through real workers while killing them, the broker, Redis and the LLM server."""
+    from benchmarks.chaos import run_chaos_bench
+
+    fraud_model = None
+    if "payment_kills" in args.scenarios:
+        try:
+            FraudScorer.load(args.fraud_model)
+        except ModelMissingError as error:
+            raise UsageError(str(error)) from error
+        fraud_model = args.fraud_model
+    return run_chaos_bench(scenarios=args.scenarios, rounds=args.rounds, kills=args.kills, orders=args.orders,
+                           payments=args.payments, model=existing_file(args.model, "--model"),
+                           fraud_model=fraud_model, out=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engine bench", description=__doc__)
     bench = parser.add_subparsers(dest="bench", required=True)
@@ -134,6 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--events", type=positive_int, default=20_000, help="measured vehicle updates per size")
     ingest.add_argument("--json", type=Path, default=None)
     ingest.set_defaults(run=run_ingest)
+
+    from benchmarks.chaos import SCENARIOS
+
+    chaos = bench.add_parser("chaos", help=run_chaos.__doc__)
+    chaos.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    chaos.add_argument("--rounds", type=positive_int, default=3, help="times each scenario runs")
+    chaos.add_argument("--kills", type=positive_int, default=5, help="worker SIGKILLs per kill scenario")
+    chaos.add_argument("--orders", type=positive_int, default=1000, help="orders per fleet (3 fleets) in fleet_kills")
+    chaos.add_argument("--payments", type=positive_int, default=20_000, help="payments in payment_kills")
+    chaos.add_argument("--model", type=Path, default=Path("models/tiny-granite-hybrid-q4_k_m.gguf"))
+    chaos.add_argument("--fraud-model", type=Path, default=Path("models/fraud"),
+                       help="fraud model folder (engine fraud train) for payment_kills")
+    chaos.add_argument("--json", type=Path, default=None)
+    chaos.set_defaults(run=run_chaos)
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +21,10 @@ COUNT = int(os.environ.get("BASELINE_COUNT", "10000"))
 RESULT = Path(os.environ.get("BASELINE_RESULT", "baseline.json"))
 
 app = faust.App(f"faust-baseline-{uuid.uuid4().hex[:6]}", broker=os.environ.get("BASELINE_BROKER", "kafka://127.0.0.1:9092"),
-                store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest", autodiscover=False,
+                store="memory://", web_enabled=False,
+                # Faust makes a data folder even for memory tables: keep it out of the working tree.
+                datadir=tempfile.mkdtemp(prefix="faust-baseline-"),
+                consumer_auto_offset_reset="earliest", autodiscover=False,
                 # The worker command starts a web server anyway: loopback only, on a port the caller chose free.
                 web_bind="127.0.0.1", web_host="127.0.0.1", web_port=int(os.environ.get("BASELINE_WEB_PORT", "0")),
                 producer_max_batch_size=1_048_576, producer_linger=0.002)

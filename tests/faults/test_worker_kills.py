@@ -1,0 +1,48 @@
+"""Workers SIGKILLed at random points while events stream in: nothing lost, nothing doubled, every plan audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.chaos import ChaosRun, fleet_kills, payment_kills
+
+pytestmark = pytest.mark.integration
+Record = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def test_fleet_events_survive_three_worker_kills(chaos_run: ChaosRun, tiny_granite: tuple[Path, Path],
+                                                 record_figures: Record) -> None:
+    """1,500-odd events of three fleets while the route worker is SIGKILLed three times: each event is reflected
+    exactly once, no cancelled order comes back, every plan on `routes` has its decision record, one owner."""
+    figures = record_figures(fleet_kills(chaos_run, model=tiny_granite[1], fleets=3, orders=400, kills=3))
+    assert figures["events_sent"] > 1_500
+    assert figures["events_lost"] == 0 and figures["events_duplicated"] == 0
+    assert figures["orders_wrong"] == 0 and figures["cancelled_orders_resurrected"] == 0
+    assert figures["cancelled_orders_in_final_plans"] == 0
+    assert figures["plans"] > 0 and figures["plans_without_audit_record"] == 0
+    assert figures["plans_duplicated"] == 0 and figures["fleets_with_two_owners"] == 0
+    # The restarted worker rejoins its group at once (it left no live member behind after the session timeout).
+    assert max(figures["restart_to_first_plan_s"]) < 60
+
+
+EXACTLY_ONCE_BROKEN = pytest.mark.xfail(
+    strict=True, reason="known defect (docs/reliability.md): under exactly_once the tables' changelog writes lag "
+    "the offsets Faust commits, so after a kill the gap guard replays committed payments and a read_committed "
+    "reader sees them twice (measured 1,593 and 2,616 repeats of 3,000)")
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", pytest.param("exactly_once", marks=EXACTLY_ONCE_BROKEN)])
+def test_payments_survive_worker_kills(chaos_run: ChaosRun, fraud_model: Path, guarantee: str,
+                                       record_figures: Record) -> None:
+    """3,000 payments while the scoring worker is SIGKILLed twice: none lost; under exactly_once a read_committed
+    reader sees each score once; under at-least-once any repeat carries the same transaction id (dedupe key)."""
+    figures = record_figures(payment_kills(chaos_run, model_dir=fraud_model, payments=3000, kills=2,
+                                           guarantee=guarantee))
+    assert figures["events_lost"] == 0 and figures["events_reflected"] == 3000
+    assert figures["duplicates_after_dedupe_by_transaction_id"] == 0
+    if guarantee == "exactly_once":
+        assert figures["events_duplicated"] == 0
