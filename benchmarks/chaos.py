@@ -351,7 +351,7 @@ def score_ids(settings: Settings, committed_only: bool) -> list[str]:
 
 
 def payment_kills(run: ChaosRun, *, model_dir: Path, payments: int = 3000, kills: int = 2, gap_s: float = 0.002,
-                  guarantee: str = "at_least_once", seed: int = 2) -> dict[str, Any]:
+                  guarantee: str = "at_least_once", seed: int = 2, wait_s: float = 180.0) -> dict[str, Any]:
     """Stream payments while SIGKILLing the scoring worker; every payment scored, and under exactly_once a
     read_committed reader sees each score once (under at-least-once, the transaction id dedupes)."""
     run.env.update({"ENGINE_FRAUD__ENABLED": "true", "ENGINE_FRAUD__MODEL_DIR": str(model_dir),
@@ -375,7 +375,7 @@ def payment_kills(run: ChaosRun, *, model_dir: Path, payments: int = 3000, kills
         worker.start()
         ready_s.append(time.monotonic() - restarted)
     feeder.finish()
-    wait_until(lambda: len(set(score_ids(settings, exactly_once))) >= payments, 180, "every payment scored")
+    wait_until(lambda: len(set(score_ids(settings, exactly_once))) >= payments, wait_s, "every payment scored")
     time.sleep(3)  # a late duplicate, if any, lands by now
     worker.stop()
     seen = score_ids(settings, exactly_once)

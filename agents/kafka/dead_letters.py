@@ -8,6 +8,7 @@ from collections.abc import Callable
 import faust
 
 from agents.kafka.gap_guard import InputMessage
+from agents.kafka.input_transaction import send_with_input
 from agents.kafka.metrics_page import worker_metrics
 from schemas import DecodeError, dead_letter
 
@@ -25,7 +26,12 @@ class DeadLetters:
         record = dead_letter(error, source_topic=message.topic, value=message.value, key=message.key,
                              partition=message.partition, offset=message.offset)
         headers = {"error": str(error)[:1000].encode(), "source-topic": message.topic.encode()}
-        await self.topic.send(key=message.key, value=record.to_bytes(), headers=headers)
+        app = self.topic.app
+        if app.in_transaction:  # commits with the rejected message's offset: no repeat after a crash
+            await send_with_input(app, self.topic.get_topic_name(), message.topic, message.partition, message.key,
+                                  record.to_bytes(), headers)
+        else:
+            await self.topic.send(key=message.key, value=record.to_bytes(), headers=headers)
         worker_metrics(self.topic.app).dead_letters.labels(topic=message.topic).inc()
         if self.counted is not None:
             self.counted(message.topic)

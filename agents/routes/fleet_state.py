@@ -14,7 +14,7 @@ from faust.types import TP, TableT
 
 from agents.kafka.dead_letters import DeadLetters
 from agents.kafka.gap_guard import GapGuard, InputMessage
-from agents.kafka.table_write import delete_on_partition, write_on_partition
+from agents.kafka.table_write import delete_on_partition, settle_changelog_writes, write_on_partition
 from agents.kafka.topics import RAW_BYTES, bytes_table, kafka_client_options
 from agents.routes.summary_store import SummaryStore
 from engine.routes.state import (
@@ -120,6 +120,7 @@ class FleetIngest:
                 last[(message.topic, message.partition)] = message
             for message in last.values():
                 self.guard.mark(message)
+            await settle_changelog_writes()  # exactly_once: the state commits with these offsets
             yield None
 
     async def take_batch(self, messages: list[InputMessage]) -> None:
