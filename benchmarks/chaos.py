@@ -25,9 +25,9 @@ from typing import Any
 
 import httpx
 import redis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
-from agents.kafka.topics import kafka_client_options, topic_partitions
+from agents.kafka.topics import kafka_client_options, read_whole_topic
 from agents.worker_process import PROJECT_ROOT, WorkerProcess
 from engine.routes.state import FleetState, split_record_key
 from engine.settings import Settings, load_settings_with
@@ -118,30 +118,9 @@ def read_topic(settings: Settings, topic: str, *, committed_only: bool = False,
                timeout_s: float = 20.0) -> list[tuple[bytes | None, bytes, int]]:
     """Every (key, value, timestamp ms) now on topic, all partitions, a tombstone's value as b"";
     committed_only reads as read_committed."""
-
-    async def read() -> list[tuple[bytes | None, bytes, int]]:
-        consumer = AIOKafkaConsumer(**kafka_client_options(settings), enable_auto_commit=False, group_id=None,
-                                    isolation_level="read_committed" if committed_only else "read_uncommitted")
-        await consumer.start()
-        try:
-            assigned = await topic_partitions(consumer, topic)
-            if not assigned:
-                return []
-            consumer.assign(assigned)
-            await consumer.seek_to_beginning(*assigned)
-            ends = await consumer.end_offsets(assigned)
-            found: list[tuple[bytes | None, bytes, int]] = []
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                if all([await consumer.position(tp) >= ends[tp] for tp in assigned]):
-                    break
-                for records in (await consumer.getmany(timeout_ms=300)).values():
-                    found.extend((r.key, r.value or b"", r.timestamp) for r in records)
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    records = asyncio.run(read_whole_topic(kafka_client_options(settings), topic, committed_only=committed_only,
+                                           timeout_s=timeout_s))
+    return [(r.key, r.value or b"", r.timestamp) for r in records]
 
 
 def plans(settings: Settings) -> list[RoutePlan]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.kafka.topics import topic_partitions
+from agents.kafka.topics import read_whole_topic
 from agents.worker_process import WorkerProcess as AgentWorkerProcess
 from engine.routes.state import FleetState, split_record_key
 from engine.settings import Settings, load_settings_with
@@ -111,36 +114,10 @@ class ConsumedRecord:
 
 def consume_all(topic: str, timeout_s: float = 10.0, expect: int | None = None) -> list[ConsumedRecord]:
     """Every record now on topic (all partitions), read from the beginning without a consumer group."""
-
-    async def read() -> list[ConsumedRecord]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, group_id=None)
-        await consumer.start()
-        try:
-            assigned = await topic_partitions(consumer, topic)
-            if not assigned:
-                return []
-            consumer.assign(assigned)
-            await consumer.seek_to_beginning(*assigned)
-            ends = await consumer.end_offsets(assigned)
-            records: list[ConsumedRecord] = []
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                positions = [await consumer.position(tp) for tp in assigned]
-                done = all(pos >= ends[tp] for pos, tp in zip(positions, assigned, strict=True))
-                if done and (expect is None or len(records) >= expect):
-                    break
-                batch = await consumer.getmany(timeout_ms=200)
-                for tp_records in batch.values():
-                    for r in tp_records:
-                        records.append(ConsumedRecord(r.partition, r.offset, r.key, r.value,
-                                                      {k: bytes(v) for k, v in r.headers}, r.timestamp))
-                if done and expect is not None:
-                    ends = await consumer.end_offsets(assigned)
-            return records
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    records = asyncio.run(read_whole_topic({"bootstrap_servers": BOOTSTRAP}, topic, timeout_s=timeout_s,
+                                           expect=expect))
+    return [ConsumedRecord(r.partition, r.offset, r.key, r.value, {k: bytes(v) for k, v in r.headers}, r.timestamp)
+            for r in records]
 
 
 def latest_table_values(changelog_topic: str) -> dict[bytes, dict[str, Any]]:
@@ -193,3 +170,38 @@ def commit_offset(group_id: str, topic: str, partition: int, offset: int) -> Non
             await consumer.stop()
 
     asyncio.run(commit())
+
+
+@contextmanager
+def llama_server(model: Path, n_ctx: int, log_path: Path) -> Iterator[str]:
+    """`python -m llama_cpp.server` serving model on a free loopback port; yields its root URL (no /v1)."""
+    import httpx
+    import pytest
+
+    port = free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", str(n_ctx), "--seed", "0", "--verbose", "False"],
+            stdout=log, stderr=subprocess.STDOUT)
+        root = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{root}/v1/models", timeout=1).is_success:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"llama.cpp server did not start (exit {process.returncode}):\n"
+                                f"{log_path.read_text(errors='replace')[-2000:]}")
+                time.sleep(0.2)
+            yield root
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import suppress
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faust.types import TableT
@@ -74,6 +75,38 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, wait_s: float
             await asyncio.sleep(0.25)
         await consumer._client.force_metadata_update()  # the topic may be brand new
         refreshed = True
+
+
+async def read_whole_topic(client_options: dict[str, Any], topic: str, *, committed_only: bool = False,
+                           timeout_s: float = 20.0, expect: int | None = None) -> list[ConsumerRecord[Any, Any]]:
+    """Every record now on topic, all partitions, from the beginning, without a consumer group.
+
+    committed_only reads as read_committed; with expect, reading goes on (within timeout_s) until that many
+    records have arrived, following the topic's growing end.
+    """
+    consumer = AIOKafkaConsumer(**client_options, enable_auto_commit=False, group_id=None,
+                                isolation_level="read_committed" if committed_only else "read_uncommitted")
+    await consumer.start()
+    try:
+        assigned = await topic_partitions(consumer, topic)
+        if not assigned:
+            return []
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        records: list[ConsumerRecord[Any, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            done = all([await consumer.position(tp) >= ends[tp] for tp in assigned])
+            if done and (expect is None or len(records) >= expect):
+                break
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+            if done:
+                ends = await consumer.end_offsets(assigned)
+        return records
+    finally:
+        await consumer.stop()
 
 
 def admin_client(settings: Settings) -> AIOKafkaAdminClient:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import redis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
-from agents.kafka.topics import kafka_client_options, topic_partitions
+from agents.kafka.topics import kafka_client_options, read_whole_topic
 from devstack.kafka import SecureKafka
 from devstack.redis import SecureRedis
 from devstack.service import ServiceError
@@ -68,27 +67,5 @@ def produce_secure(settings: Settings, topic: str, messages: list[tuple[bytes, b
 
 def consume_secure(settings: Settings, topic: str, timeout_s: float = 5.0) -> list[bytes]:
     """Every value now on topic, read over SASL_SSL from the beginning without a consumer group."""
-
-    async def read() -> list[bytes]:
-        consumer = AIOKafkaConsumer(**kafka_client_options(settings), enable_auto_commit=False, group_id=None)
-        await consumer.start()
-        try:
-            assigned = await topic_partitions(consumer, topic)
-            if not assigned:
-                return []
-            consumer.assign(assigned)
-            await consumer.seek_to_beginning(*assigned)
-            ends = await consumer.end_offsets(assigned)
-            values: list[bytes] = []
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                positions = [await consumer.position(tp) for tp in assigned]
-                if all(pos >= ends[tp] for pos, tp in zip(positions, assigned, strict=True)):
-                    break
-                batch = await consumer.getmany(timeout_ms=200)
-                values.extend(r.value for records in batch.values() for r in records if r.value is not None)
-            return values
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    records = asyncio.run(read_whole_topic(kafka_client_options(settings), topic, timeout_s=timeout_s))
+    return [r.value for r in records if r.value is not None]

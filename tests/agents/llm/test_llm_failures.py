@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from agents.cli.main import main
 from agents.worker_process import PROJECT_ROOT, WorkerProcess
 from schemas import DecisionRecord, GeoPoint, OrderEvent, TimeWindow, VehicleEvent
-from tests.support import IsolatedEngine, consume_all, free_port, produce, wait_for
+from tests.support import IsolatedEngine, consume_all, llama_server, produce, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -29,33 +28,8 @@ ROUTES = {"ENGINE_ROUTE__ENABLED": "true", "ENGINE_CYCLE_SECONDS": "4", "ENGINE_
 @pytest.fixture(scope="module")
 def small_server(tiny_granite: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama.cpp's own server (llama-cpp-python) with a 512-token context; yields its root URL (no /v1)."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("small-server") / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_granite[1]), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "512", "--seed", "0", "--verbose", "False"],
-            stdout=log, stderr=subprocess.STDOUT)
-        root = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{root}/v1/models", timeout=1).is_success:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"llama.cpp server did not start:\n{log_path.read_text(errors='replace')[-2000:]}")
-                time.sleep(0.2)
-            yield root
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with llama_server(tiny_granite[1], 512, tmp_path_factory.mktemp("small-server") / "server.log") as root:
+        yield root
 
 
 def feed(engine: IsolatedEngine, fleet: str, orders: int) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +16,7 @@ import pytest
 
 from engine.llm import LanguageModel, LlamaCppModel, LlmUnavailableError, OpenAICompatibleModel
 from engine.llm.openai_model import api_base, error_reason
-from tests.support import free_port
+from tests.support import free_port, llama_server
 
 IDS = ["route-a", "route-b", "route-c", "hold"]
 SCHEMA: dict[str, Any] = {
@@ -36,43 +34,16 @@ PROMPT = "Order o-17 must reach the depot by 14:00. Pick a route, vehicles and s
 
 
 @pytest.fixture(scope="module")
-def llama_server(tiny_granite: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served_model(tiny_granite: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m llama_cpp.server` serving the tiny Q4_K_M Granite; yields its /v1 URL."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_granite[1]), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "1024", "--seed", "0", "--verbose", "False"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}/v1"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/models", timeout=1).is_success:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"llama.cpp server did not start (exit {process.returncode}):\n"
-                                f"{log_path.read_text(errors='replace')[-2000:]}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with llama_server(tiny_granite[1], 1024, tmp_path_factory.mktemp("llama-server") / "server.log") as root:
+        yield f"{root}/v1"
 
 
 @pytest.fixture(scope="module")
-def model(llama_server: str) -> Iterator[OpenAICompatibleModel]:
+def model(served_model: str) -> Iterator[OpenAICompatibleModel]:
     """The HTTP backend pointed at the running server."""
-    with OpenAICompatibleModel(llama_server, model_name="tiny-granite", timeout_s=30) as opened:
+    with OpenAICompatibleModel(served_model, model_name="tiny-granite", timeout_s=30) as opened:
         yield opened
 
 
@@ -98,20 +69,20 @@ def test_both_backends_follow_the_same_schema(model: OpenAICompatibleModel, tiny
             jsonschema.validate(json.loads(backend.complete_json(PROMPT, SCHEMA, max_tokens=128).text), SCHEMA)
 
 
-def test_http_error_is_unavailable(llama_server: str) -> None:
+def test_http_error_is_unavailable(served_model: str) -> None:
     """An HTTP error status (here 404 from a path the server does not have) becomes LlmUnavailableError."""
-    wrong_path = llama_server.removesuffix("/v1") + "/nowhere/v1"
+    wrong_path = served_model.removesuffix("/v1") + "/nowhere/v1"
     with OpenAICompatibleModel(wrong_path, model_name="x", timeout_s=10) as wrong, \
             pytest.raises(LlmUnavailableError, match="HTTP 404") as info:
         wrong.complete_json(PROMPT, SCHEMA, max_tokens=8)
     assert info.value.url == f"{wrong_path}/chat/completions" and info.value.kind == "http_error"
 
 
-def test_base_url_without_v1_is_accepted(llama_server: str) -> None:
+def test_base_url_without_v1_is_accepted(served_model: str) -> None:
     """The server's root URL (no /v1) reaches the same API: /v1 is added, and /v1/models names the model."""
-    root = llama_server.removesuffix("/v1")
+    root = served_model.removesuffix("/v1")
     with OpenAICompatibleModel(root + "/", model_name="tiny-granite", timeout_s=30) as model:
-        assert model.base_url == llama_server
+        assert model.base_url == served_model
         jsonschema.validate(json.loads(model.complete_json(PROMPT, SCHEMA, max_tokens=128).text), SCHEMA)
         assert model.served_models()
 
@@ -141,10 +112,10 @@ def test_context_exceeded_reason_from_error_body() -> None:
     assert error_reason(503, "<html>busy</html>") == ("HTTP 503: <html>busy</html>", "http_error")
 
 
-def test_server_context_and_tokenizer_probed(llama_server: str, tiny_granite: tuple[Path, Path]) -> None:
+def test_server_context_and_tokenizer_probed(served_model: str, tiny_granite: tuple[Path, Path]) -> None:
     """Against llama-cpp-python's server (no /props), the configured n_ctx stands and the token estimate is
     calibrated with its /extras/tokenize/count (the tiny Granite takes about one token per character)."""
-    with OpenAICompatibleModel(llama_server, model_name="x", timeout_s=10, n_ctx=4096) as model:
+    with OpenAICompatibleModel(served_model, model_name="x", timeout_s=10, n_ctx=4096) as model:
         assert model.context_tokens == 4096
         estimate = model.count_tokens(PROMPT)
     with LlamaCppModel(tiny_granite[1], n_ctx=1024) as local:
