@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import random
+import signal
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks.chaos import ChaosRun, fleet_kills, payment_kills
+from benchmarks.chaos import (
+    ChaosRun,
+    fleet_kills,
+    fleet_stream,
+    payment_kills,
+    plan_figures,
+    plans,
+    produce,
+    route_env,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 Record = Callable[[dict[str, Any]], dict[str, Any]]
@@ -47,3 +61,27 @@ def test_payments_survive_worker_kills(chaos_run: ChaosRun, fraud_model: Path, g
     assert figures["duplicates_after_dedupe_by_transaction_id"] == 0
     if guarantee == "exactly_once":
         assert figures["events_duplicated"] == 0
+
+
+def test_graceful_stop_mid_cycle_publishes_that_cycle(chaos_run: ChaosRun, tiny_granite: tuple[Path, Path]) -> None:
+    """SIGTERM one second into a cycle (in its LLM window): the worker finishes that cycle, publishes its plan
+    with the audit record, and stops without a traceback."""
+    cycle_s = 6.0
+    chaos_run.env.update(route_env(chaos_run, tiny_granite[1], cycle_s))
+    settings = chaos_run.settings
+    stream = fleet_stream(settings, "fleet-t", orders=30, vehicles=3, pings=0, cancel_every=1000,
+                          now=datetime.now(UTC), rng=random.Random(11))
+    worker = chaos_run.worker("worker")
+    worker.start()
+    produce(settings, stream.messages)
+    first = wait_until(lambda: plans(settings), 90, "a first plan")
+    latest = max(p.cycle_at for p in first)
+    stop_at = latest + timedelta(seconds=cycle_s + 1.0)  # one second into the cycle after the latest one
+    time.sleep(max(0.0, (stop_at - datetime.now(UTC)).total_seconds()))
+    stopped = datetime.now(UTC)
+    assert worker.stop(signal.SIGTERM) == 0
+    running = [p for p in plans(settings) if stopped - timedelta(seconds=cycle_s) < p.cycle_at <= stopped]
+    assert running, f"the cycle running at {stopped.isoformat()} published no plan"
+    assert plan_figures(settings, cycle_s)["plans_without_audit_record"] == 0
+    log = worker.log_path.read_text(errors="replace")
+    assert "NotReady" not in log and "Traceback" not in log
