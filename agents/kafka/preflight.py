@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from agents.kafka.topics import kafka_client_options
 from engine.settings import ENV_PREFIX, Settings, SettingsError
 
+log = logging.getLogger(__name__)
 KAFKA = f"{ENV_PREFIX}KAFKA__"
 REDIS_URL = f"{ENV_PREFIX}REDIS_URL"
 
@@ -69,8 +71,13 @@ def check_redis(settings: Settings, timeout_s: float = 10.0) -> None:
         raise PreflightError(f"{REDIS_URL}: Redis at {address} rejected the password of {who}") from error
     except redis.ResponseError as error:
         raise PreflightError(f"{REDIS_URL}: Redis at {address} refused the login: {_first_line(error)}") from error
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        # Redis is a cache of what Kafka holds: the worker starts without it and its writes retry each cycle.
+        log.warning("%s: no Redis answers at %s (%s); starting without it, writes retry until it is back",
+                    REDIS_URL, address, _first_line(error))
+        return
     except redis.RedisError as error:
-        raise PreflightError(f"{REDIS_URL}: no Redis answers at {address} ({_first_line(error)})") from error
+        raise PreflightError(f"{REDIS_URL}: Redis at {address} failed the check: {_first_line(error)}") from error
     # redis-py ignores "AUTH <password> called without any password configured": ask without the password.
     if password is not None and _open_server(url, timeout_s):
         raise PreflightError(f"{REDIS_URL}: Redis at {address} has no password set but one was given")

@@ -145,3 +145,13 @@ def test_worker_exits_with_one_line(case: str, secure_stack: SecureStack, servic
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {setting}"), result.stderr
+
+
+def test_unreachable_redis_is_a_warning_not_a_refusal(services: None, caplog: pytest.LogCaptureFixture) -> None:
+    """Redis is a cache: a worker starts while it is down (plans and audit records still go to Kafka), and says so."""
+    from tests.support import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    check_connections(load_settings_with({**PLAIN_KAFKA, "ENGINE_REDIS_URL": url}), timeout_s=2)
+    assert any("no Redis answers" in r.getMessage() and "ENGINE_REDIS_URL" in r.getMessage()
+               for r in caplog.records)
