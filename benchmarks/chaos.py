@@ -308,6 +308,47 @@ def fleet_kills(run: ChaosRun, *, model: Path, fleets: int = 3, orders: int = 15
             "cancelled_orders_in_final_plans": named_cancelled}
 
 
+def workers_killed(run: ChaosRun, *, model: Path, workers: int = 3, fleets: int = 6, orders: int = 12,
+                   cycle_s: float = 4.0, seed: int = 6) -> dict[str, Any]:
+    """`workers` route workers in one group share the fleets; one is SIGKILLed, then restarted. Every fleet must
+    keep one owner (never two plans within half a cycle) and be decided again after the kill."""
+    run.env.update({**route_env(run, model, cycle_s), "ENGINE_ROUTE__SEARCH_PROCESSES": "0"})
+    settings, rng = run.settings, random.Random(seed)
+    names = [f"fleet-{n}" for n in range(fleets)]
+    group = [run.worker(f"worker-{n}", ENGINE_WORKER_WEB_PORT=str(_free_port())) for n in range(workers)]
+    for process in group:
+        process.start()
+    now = datetime.now(UTC)
+    produce(settings, interleave([fleet_stream(settings, name, orders=orders, vehicles=3, pings=2, cancel_every=10,
+                                               now=now, rng=rng) for name in names]))
+    wait_until(lambda: _new_plans_for_all(settings, names, now), 120, "plans for every fleet")
+    time.sleep(3 * cycle_s)  # the group settles and decides for a few cycles
+    victim = group[rng.randrange(workers)]
+    victim.stop(signal.SIGKILL)
+    killed_at, killed = time.monotonic(), datetime.now(UTC)
+    wait_until(lambda: _new_plans_for_all(settings, names, killed), 120, "every fleet decided after the kill")
+    takeover_s = time.monotonic() - killed_at
+    restarted_at, restarted = time.monotonic(), datetime.now(UTC)
+    victim.start()
+    marker = f"worker start {victim.starts}"
+    wait_until(lambda: "plan, cost" in victim.log_path.read_text(errors="replace").split(marker)[-1], 120,
+               "a plan from the restarted worker")
+    rejoin_s = time.monotonic() - restarted_at
+    time.sleep(2 * cycle_s)
+    after = _new_plans_for_all(settings, names, restarted)
+    for process in group:
+        process.stop()
+    return {"scenario": f"{workers}_workers_one_killed", "workers": workers, "fleets": fleets, "kills_survived": 1,
+            "sigkill_takeover_s": round(takeover_s, 1), "restart_to_first_plan_s": round(rejoin_s, 1),
+            "every_fleet_decided_after_rejoin": after, **plan_figures(settings, cycle_s)}
+
+
+def _free_port() -> int:
+    from benchmarks.environment import free_port
+
+    return free_port()
+
+
 # --- Payments -------------------------------------------------------------------------------------------------
 
 
@@ -549,7 +590,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-SCENARIOS = ("fleet_kills", "payment_kills", "broker_restart", "redis_outage", "llm_server_crash")
+SCENARIOS = ("fleet_kills", "workers_killed", "payment_kills", "broker_restart", "redis_outage", "llm_server_crash")
 
 
 def run_chaos_bench(*, scenarios: list[str], rounds: int, kills: int, orders: int, payments: int, model: Path,
@@ -579,6 +620,8 @@ def run_chaos_bench(*, scenarios: list[str], rounds: int, kills: int, orders: in
                 stack.start("kafka")
             if scenario == "fleet_kills":
                 figures = fleet_kills(run, model=model, orders=orders, kills=kills, seed=round_no + 1)
+            elif scenario == "workers_killed":
+                figures = workers_killed(run, model=model, seed=round_no + 6)
             elif scenario == "payment_kills":
                 if fraud_model is None:
                     raise ValueError("payment_kills needs --fraud-model")

@@ -22,6 +22,7 @@ from benchmarks.chaos import (
     produce,
     route_env,
     wait_until,
+    workers_killed,
 )
 
 pytestmark = pytest.mark.integration
@@ -85,3 +86,14 @@ def test_graceful_stop_mid_cycle_publishes_that_cycle(chaos_run: ChaosRun, tiny_
     assert plan_figures(settings, cycle_s)["plans_without_audit_record"] == 0
     log = worker.log_path.read_text(errors="replace")
     assert "NotReady" not in log and "Traceback" not in log
+
+
+def test_three_workers_one_killed_keep_one_owner_per_fleet(chaos_run: ChaosRun, tiny_granite: tuple[Path, Path],
+                                                           record_figures: Record) -> None:
+    """Three route workers share six fleets; one is SIGKILLed and restarted: no fleet ever has two owners, every
+    fleet is decided again within the session timeout plus a few cycles, and every plan has its record."""
+    figures = record_figures(workers_killed(chaos_run, model=tiny_granite[1], workers=3, fleets=6))
+    assert figures["fleets_with_two_owners"] == 0 and figures["plans_duplicated"] == 0
+    assert figures["plans_without_audit_record"] == 0
+    assert figures["sigkill_takeover_s"] < chaos_run.settings.kafka.session_timeout_s + 3 * 4.0
+    assert figures["every_fleet_decided_after_rejoin"] is True
