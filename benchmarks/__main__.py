@@ -38,7 +38,8 @@ def run_fraud(args: argparse.Namespace) -> int:
         FraudScorer.load(args.model)
     except ModelMissingError as error:
         raise UsageError(str(error)) from error
-    return run_fraud_bench(data=args.data, model=args.model, rate=args.rate, out=args.json, limit=args.limit)
+    return run_fraud_bench(data=args.data, model=args.model, rate=args.rate, out=args.json, limit=args.limit,
+                           workers=args.workers)
 
 
 def run_replay(args: argparse.Namespace) -> int:
@@ -88,7 +89,7 @@ def run_chaos(args: argparse.Namespace) -> int:
         fraud_model = args.fraud_model
     return run_chaos_bench(scenarios=args.scenarios, rounds=args.rounds, kills=args.kills, orders=args.orders,
                            payments=args.payments, model=existing_file(args.model, "--model"),
-                           fraud_model=fraud_model, out=args.json)
+                           fraud_model=fraud_model, out=args.json, guarantee=args.guarantee)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="model folder, or a folder of versions with LATEST (engine fraud train)")
     fraud.add_argument("--rate", type=positive_float, default=1000.0, help="payments per second in the measured phase")
     fraud.add_argument("--limit", type=positive_int, default=None, help="read only the first N payments")
+    fraud.add_argument("--workers", type=positive_int, default=1, help="workers in the consumer group")
     fraud.add_argument("--json", type=Path, default=None)
     fraud.set_defaults(run=run_fraud)
 
@@ -162,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--model", type=Path, default=Path("models/tiny-granite-hybrid-q4_k_m.gguf"))
     chaos.add_argument("--fraud-model", type=Path, default=Path("models/fraud"),
                        help="fraud model folder (engine fraud train) for payment_kills")
+    chaos.add_argument("--guarantee", choices=("at_least_once", "exactly_once"), default="at_least_once",
+                       help="ENGINE_PROCESSING_GUARANTEE of the kill scenarios' workers")
     chaos.add_argument("--json", type=Path, default=None)
     chaos.set_defaults(run=run_chaos)
     return parser

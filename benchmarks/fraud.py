@@ -6,8 +6,9 @@ Phases, one run, one broker:
    timestamps. A bare aiokafka consume-and-produce loop over the same transactions -> `raw_tx_s`, and a
    bare Faust agent doing the same -> `faust_baseline_tx_s` (what any Faust agent can reach here).
 2. measured: days 21-27 at `--rate` tx/s with the labels arriving meanwhile -> latency from produce to
-   the score being readable on `fraud-scores`, and the detection metrics of those scores (model and
-   the rules-only score published beside it).
+   the score being readable on `fraud-scores` (and `to_producer_*`: to the score's Kafka timestamp, when
+   the worker handed it to its producer), and the detection metrics of those scores (model and the
+   rules-only score published beside it).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rich.console import Console
 
 from agents.kafka.topics import ensure_topics, kafka_client_options
 from agents.worker_process import WorkerProcess
-from benchmarks.environment import bench_environment, create_topic, faust_baseline, percentile
+from benchmarks.environment import bench_environment, create_topic, faust_baseline, free_port, percentile
 from devstack.stack import LOG_DIR
 from engine.fraud.detection_metrics import detection_metrics
 from engine.fraud.handbook import LABEL_DELAY, LabelledTx, read_handbook
@@ -191,8 +192,8 @@ def _detection(scores: list[dict[str, Any]], rows: dict[str, LabelledTx]) -> dic
                              customers=[s["customer_id"] for s in scores])
 
 
-async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], rate: float, console: Console
-               ) -> dict[str, Any]:
+async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], rate: float, console: Console,
+               workers: int = 1) -> dict[str, Any]:
     events = _events(rows)
     if rows[-1].day >= FIRST_TEST_DAY:
         first_test = min(r.tx.occurred_at for r in rows if r.day >= FIRST_TEST_DAY)
@@ -213,8 +214,11 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
     console.print(f"bare Faust agent consume-and-produce: {faust_tx_s:.0f} msg/s")
     watcher = ScoreWatcher(settings)
     await watcher.start()
-    worker = WorkerProcess(env, LOG_DIR / f"{settings.app_id}-worker.log")
-    await asyncio.to_thread(worker.start, 180.0)
+    # Extra workers join the same consumer group (the partitions are split); each has its own port and folder.
+    processes = [WorkerProcess(env if i == 0 else {**env, "ENGINE_WORKER_WEB_PORT": str(free_port()),
+                                                   "ENGINE_DATA_DIR": f"{env['ENGINE_DATA_DIR']}-{i}"},
+                               LOG_DIR / f"{settings.app_id}-worker{'' if i == 0 else i}.log") for i in range(workers)]
+    await asyncio.gather(*(asyncio.to_thread(worker.start, 180.0) for worker in processes))
     try:
         await watcher.wait_for(warm_tx, timeout_s=1800)
         stamps = sorted(ts for _, _, ts in watcher.seen.values())
@@ -227,11 +231,13 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
         achieved = await _paced(settings, measured, rate, sent_at, watcher, warm_tx)
         await watcher.wait_for(warm_tx + test_tx, timeout_s=600)
     finally:
-        await asyncio.to_thread(worker.stop)
+        await asyncio.gather(*(asyncio.to_thread(worker.stop) for worker in processes))
         await watcher.stop()
     by_id = {r.tx.transaction_id: r for r in rows}
     test_scores = [watcher.seen[tx_id][0] for tx_id in sent_at]
     latencies = [(watcher.seen[tx_id][1] - at) * 1000 for tx_id, at in sent_at.items()]
+    # The score's Kafka timestamp is when the worker handed it to its producer: the worker's share of latency.
+    in_worker = [watcher.seen[tx_id][2] - at * 1000 for tx_id, at in sent_at.items()]
     return {
         "data": "handbook days 21-27" if rows[-1].day >= FIRST_TEST_DAY else f"first {len(rows)} rows, last quarter",
         "test_transactions": len(test_scores),
@@ -241,17 +247,20 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
         "latency_p50_ms": round(percentile(latencies, 0.5), 2),
         "latency_p99_ms": round(percentile(latencies, 0.99), 2),
         "latency_max_ms": round(max(latencies), 2),
+        "to_producer_p50_ms": round(percentile(in_worker, 0.5), 2),
+        "to_producer_p99_ms": round(percentile(in_worker, 0.99), 2),
         "offered_rate_tx_s": rate, "achieved_rate_tx_s": round(achieved, 1),
         "throughput_tx_s": round(throughput, 1), "raw_tx_s": round(raw_tx_s, 1),
         "throughput_ratio": round(throughput / raw_tx_s, 3),
         "faust_baseline_tx_s": round(faust_tx_s, 1), "ratio_to_faust_baseline": round(throughput / faust_tx_s, 3),
         "model_version": test_scores[0]["model_version"] if test_scores else None,
-        "machine": f"{os.cpu_count()} CPUs",
+        "workers": workers, "machine": f"{os.cpu_count()} CPUs",
     }
 
 
-def run_fraud_bench(*, data: Path, model: Path, rate: float, out: Path | None, limit: int | None = None) -> int:
-    """Start services and a real worker, stream the handbook, print and write the JSON figures."""
+def run_fraud_bench(*, data: Path, model: Path, rate: float, out: Path | None, limit: int | None = None,
+                    workers: int = 1) -> int:
+    """Start services and `workers` real workers, stream the handbook, print and write the JSON figures."""
     console = Console()
     bench = bench_environment(console, "fraud", ("transactions", "fraud_labels", "fraud_scores", "fraud_alerts",
                                                  "fraud_reviews", "fraud_drift", "dead_letters"),
@@ -259,7 +268,7 @@ def run_fraud_bench(*, data: Path, model: Path, rate: float, out: Path | None, l
                               ENGINE_FRAUD__MODEL_DIR=str(model), ENGINE_FRAUD__REVIEW_ENABLED="false")
     settings, env = bench.settings, bench.env
     rows = read_handbook(data, limit)
-    summary = asyncio.run(_run(settings, env, rows, rate, console))
+    summary = asyncio.run(_run(settings, env, rows, rate, console, workers))
     # The same test days scored offline by `fraud train`: the stream must match them.
     offline = json.loads((model_folder(model) / "metadata.json").read_text()).get("metrics", {})
     if "pr_auc" in offline and summary.get("pr_auc") is not None:

@@ -243,7 +243,10 @@ class FraudSettings(_Section):
     max_future_s: float = Field(default=300.0, ge=0, description="Payments dated further ahead are rejected.")
     top_reasons: int = Field(default=3, ge=1, le=10)
     batch_max: int = Field(default=500, ge=1, le=10_000, description="Most transactions scored in one batch.")
-    batch_wait_ms: float = Field(default=5.0, gt=0, le=1000, description="Longest wait to fill a batch (0 stalls).")
+    batch_wait_ms: float = Field(default=25.0, gt=0, le=1000,
+                                 description="Longest a batch stays open after its first payment (0 stalls).")
+    batch_idle_ms: float = Field(default=1.0, gt=0, le=1000,
+                                 description="A batch is scored once no payment came for this long.")
     blocklist_refresh_s: float = Field(default=5.0, gt=0, le=3600, description="How often block lists are re-read.")
     review_enabled: bool = True
     review_top_k: int = Field(default=5, ge=1, le=50, description="Most uncertain transactions reviewed per cycle.")

@@ -49,7 +49,10 @@ def create_app(settings: Settings) -> faust.App:
         web_bind="127.0.0.1",
         datadir=str(settings.data_dir),
         consumer_auto_offset_reset="earliest",
-        broker_commit_every=100,
+        # Faust commits inline in its fetch loop every N acks, after flushing the producer: at 100 the stream
+        # stalled for a flush and a commit round trip every batch (the fraud worker idled 39% of the time
+        # with a backlog). Commits now come from the 1 s timer below, off the fetch loop, as Faust's default.
+        broker_commit_every=10_000,
         # Scores are ~1 KB: aiokafka's default 16 KB batches meant a produce request per dozen messages.
         producer_max_batch_size=1_048_576,
         producer_linger=0.002,

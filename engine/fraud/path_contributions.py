@@ -3,8 +3,10 @@
 Each split moves a row from the node's expected value to the child's; that change is credited to the
 split's feature (the Saabas / treeinterpreter decomposition). Summed over trees they add up exactly to
 the model's log-odds minus a constant bias. They are precomputed per leaf, so a batch costs one
-`pred_leaf` call and a gather: ~20 µs per row here, against ~1.3 ms for LightGBM's TreeSHAP
-(`pred_contrib`) on the same model, which made scoring CPU-bound at a few hundred payments per second.
+`pred_leaf` call and one sparse product (a row's leaves as a one-hot row times the leaf table): ~3 µs
+per row at a few hundred rows, against 20-40 µs for a dense gather of (rows, trees, features) and
+~1.3 ms for LightGBM's TreeSHAP (`pred_contrib`), which made scoring CPU-bound at a few hundred payments
+per second. Each row sums its trees in tree order, whatever the batch: a batch scores as its rows alone.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
-
-CHUNK = 64
+import scipy.sparse as sp
 
 
 class PathContributions:
@@ -35,6 +36,8 @@ class PathContributions:
             self.bias += root["internal_value"]
             self._walk(t, root, np.zeros(features))
         self._booster = booster
+        self._flat = self.table.reshape(len(trees) * max_leaves, features)  # row t * max_leaves + leaf
+        self._offsets = np.arange(len(trees), dtype=np.intp) * max_leaves
 
     def _walk(self, tree: int, node: dict[str, Any], path: npt.NDArray[np.float64]) -> None:
         for side in ("left_child", "right_child"):
@@ -51,8 +54,9 @@ class PathContributions:
                               ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """(log-odds per row, contributions per row and feature) for a batch of feature rows."""
         leaves = np.asarray(self._booster.predict(x, pred_leaf=True), dtype=np.intp).reshape(len(x), -1)
-        trees = np.arange(self.table.shape[0])
-        # One gather per chunk of rows: (rows, trees, features) stays a few MB however large the batch.
-        contributions = np.concatenate([self.table[trees, leaves[start:start + CHUNK]].sum(axis=1)
-                                        for start in range(0, len(x), CHUNK)])
+        trees = len(self._offsets)
+        columns = (leaves + self._offsets).ravel()
+        one_hot = sp.csr_matrix((np.ones(columns.size), columns, np.arange(0, columns.size + 1, trees)),
+                                shape=(len(x), self._flat.shape[0]))
+        contributions = np.asarray(one_hot @ self._flat)
         return self.bias + contributions.sum(axis=1), contributions

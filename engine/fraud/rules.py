@@ -24,7 +24,14 @@ def rule_hits(features: dict[str, float]) -> list[str]:
     return hits
 
 
+WEIGHTS = {code: weight for code, _, weight in RULES}
+
+
 def rules_score(features: dict[str, float]) -> float:
     """A score in [0, 1]: the sum of the weights of the rules hit."""
-    weights = {code: weight for code, _, weight in RULES}
-    return min(sum(weights[code] for code in rule_hits(features)), 1.0)
+    return score_of_hits(rule_hits(features))
+
+
+def score_of_hits(hits: list[str]) -> float:
+    """rules_score from rule_hits' codes (the stream has them already for the alert's reasons)."""
+    return min(sum(WEIGHTS[code] for code in hits), 1.0)

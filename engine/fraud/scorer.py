@@ -125,14 +125,13 @@ class FraudScorer:
         x = np.array([vector(r) for r in rows]) if matrix is None else np.where(np.isfinite(matrix), matrix, 0.0)
         raw, contributions = self.paths.raw_and_contributions(x)
         scores = 1.0 / (1.0 + np.exp(-raw))
-        return [(float(score), self._reasons(features, row_contributions, top))
-                for features, score, row_contributions in zip(rows, scores, contributions, strict=True)]
-
-    @staticmethod
-    def _reasons(features: dict[str, float], contributions: Any, top: int) -> list[Reason]:
-        ranked = sorted(zip(FEATURE_NAMES, contributions, strict=True), key=lambda pair: -pair[1])
-        return [Reason(name, REASON_TEXT[name].format(**features), round(float(weight), 4))
-                for name, weight in ranked[:top] if weight > 0]
+        # Top features per row at once; a stable sort keeps FEATURE_NAMES order among equal weights.
+        order = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
+        weights = np.take_along_axis(contributions, order, axis=1)
+        return [(score, [Reason(FEATURE_NAMES[j], REASON_TEXT[FEATURE_NAMES[j]].format_map(features), round(w, 4))
+                         for j, w in zip(row_order, row_weights, strict=True) if w > 0])
+                for features, score, row_order, row_weights
+                in zip(rows, scores.tolist(), order.tolist(), weights.tolist(), strict=True)]
 
     def explain(self, features: dict[str, float], top: int = 3) -> tuple[float, list[Reason]]:
         """The score and the features that raised it most, in words."""

@@ -300,3 +300,35 @@ def test_two_workers_score_disjoint_customers_each_payment_once(
             assert by_id[f"{c}-t9"].features["terminal_risk_7d"] == 1.0, c
     finally:
         second.stop()
+
+
+def batches_scored(engine: IsolatedEngine) -> float:
+    text = httpx.get(f"http://127.0.0.1:{engine.settings.worker_web_port}/metrics").text
+    return float(next(line.split()[1] for line in text.splitlines() if line.startswith("fraud_batch_seconds_count")))
+
+
+def settled_batches(engine: IsolatedEngine) -> float:
+    """The batch count once it stops moving (a score can be readable just before its batch is counted)."""
+    def unchanged() -> float | None:
+        first = batches_scored(engine)
+        time.sleep(0.5)
+        return first if batches_scored(engine) == first else None
+    found: float = wait_for(unchanged, 15, "the batch count to settle")
+    return found
+
+
+def test_backlog_is_scored_in_large_batches_and_a_lone_payment_alone(
+        tmp_path: Path, fraud_model: Path, start: Callable[[IsolatedEngine], WorkerProcess]) -> None:
+    """A burst of 1,500 payments is scored in batches of 25 or more on average (a batch stays open while payments
+    keep coming), and a payment arriving alone afterwards is scored as a batch of its own."""
+    engine = fraud_engine(tmp_path, fraud_model)
+    start(engine)
+    now = datetime.now(UTC)
+    burst = [transaction(f"b{i}", now - timedelta(hours=2, seconds=i), customer=f"bc{i % 60}") for i in range(1500)]
+    send_transactions(engine, burst)
+    wait_scores(engine, len(burst), timeout_s=120)
+    batches = settled_batches(engine)
+    assert batches <= len(burst) / 25, batches
+    send_transactions(engine, [transaction("lone", now, customer="bc1")])
+    assert "lone" in wait_scores(engine, len(burst) + 1)
+    assert settled_batches(engine) == batches + 1
