@@ -262,10 +262,11 @@ def route_env(run: ChaosRun, model: Path, cycle_s: float) -> dict[str, str]:
 
 
 def fleet_kills(run: ChaosRun, *, model: Path, fleets: int = 3, orders: int = 150, vehicles: int = 5,
-                kills: int = 3, gap_s: float = 0.01, cycle_s: float = 4.0, seed: int = 1) -> dict[str, Any]:
+                kills: int = 3, gap_s: float = 0.01, cycle_s: float = 4.0, seed: int = 1,
+                guarantee: str = "at_least_once") -> dict[str, Any]:
     """Stream fleet events while SIGKILLing the worker at random points and restarting it; every event must be
     reflected exactly once, no cancelled order may come back, every plan must have its audit record."""
-    run.env.update(route_env(run, model, cycle_s))
+    run.env.update({**route_env(run, model, cycle_s), "ENGINE_PROCESSING_GUARANTEE": guarantee})
     settings, rng = run.settings, random.Random(seed)
     now = datetime.now(UTC)
     streams = [fleet_stream(settings, f"fleet-{n}", orders=orders, vehicles=vehicles, pings=orders // 3,
@@ -301,7 +302,8 @@ def fleet_kills(run: ChaosRun, *, model: Path, fleets: int = 3, orders: int = 15
     last_plans = {p.fleet_id: p for p in sorted(plans(settings), key=lambda p: p.cycle_at)}
     named_cancelled = sum(len({st.order_id for r in last_plans[s.fleet].routes for st in r.stops} & s.closed_orders)
                           for s in streams if s.fleet in last_plans)
-    return {"scenario": "fleet_kills", "fleets": fleets, "kills_survived": kills,
+    suffix = "" if guarantee == "at_least_once" else f"_{guarantee}"
+    return {"scenario": f"fleet_kills{suffix}", "fleets": fleets, "kills_survived": kills,
             "restart_to_ready_s": [round(s, 1) for s in ready_s],
             "restart_to_first_plan_s": [round(s, 1) for s in first_plan_s],
             **state_figures(settings, streams), **plan_figures(settings, cycle_s),
@@ -594,7 +596,7 @@ SCENARIOS = ("fleet_kills", "workers_killed", "payment_kills", "broker_restart",
 
 
 def run_chaos_bench(*, scenarios: list[str], rounds: int, kills: int, orders: int, payments: int, model: Path,
-                    fraud_model: Path | None, out: Path | None) -> int:
+                    fraud_model: Path | None, out: Path | None, guarantee: str = "at_least_once") -> int:
     """Run each scenario `rounds` times at soak size; print one JSON object with every run's figures and totals."""
     import json
 
@@ -619,14 +621,15 @@ def run_chaos_bench(*, scenarios: list[str], rounds: int, kills: int, orders: in
                 stack.start("redis")
                 stack.start("kafka")
             if scenario == "fleet_kills":
-                figures = fleet_kills(run, model=model, orders=orders, kills=kills, seed=round_no + 1)
+                figures = fleet_kills(run, model=model, orders=orders, kills=kills, seed=round_no + 1,
+                                      guarantee=guarantee)
             elif scenario == "workers_killed":
                 figures = workers_killed(run, model=model, seed=round_no + 6)
             elif scenario == "payment_kills":
                 if fraud_model is None:
                     raise ValueError("payment_kills needs --fraud-model")
                 figures = payment_kills(run, model_dir=fraud_model, payments=payments, kills=kills,
-                                        seed=round_no + 1)
+                                        seed=round_no + 1, guarantee=guarantee)
             elif scenario == "broker_restart" and stack is not None:
                 figures = broker_restart(run, stack, model=model, seed=round_no + 1)
             elif scenario == "redis_outage" and stack is not None:
@@ -645,7 +648,7 @@ def run_chaos_bench(*, scenarios: list[str], rounds: int, kills: int, orders: in
     totals = {name: sum(int(r.get(name, 0)) for r in runs)
               for name in ("events_sent", "events_lost", "events_duplicated", "kills_survived",
                            "plans_without_audit_record", "fleets_with_two_owners", "cancelled_orders_resurrected")}
-    report = {"bench": "chaos", "cores": os.cpu_count(), "runs": runs, "totals": totals,
+    report = {"bench": "chaos", "cores": os.cpu_count(), "guarantee": guarantee, "runs": runs, "totals": totals,
               "failed_runs": sum(1 for r in runs if "failed" in r)}
     text = json.dumps(report, indent=2, default=str)
     if out is not None:

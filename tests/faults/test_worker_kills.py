@@ -44,20 +44,13 @@ def test_fleet_events_survive_three_worker_kills(chaos_run: ChaosRun, tiny_grani
     assert max(figures["restart_to_first_plan_s"]) < 60
 
 
-EXACTLY_ONCE_BROKEN = pytest.mark.xfail(
-    strict=True, reason="known defect (docs/reliability.md): under exactly_once, Faust's per-partition transactions "
-    "commit rarely (none in 25 s of one run) and a killed worker's open ones abort, so a read_committed reader "
-    "misses scores (555 of 3,000 not visible 60 s after the stream ended) where before the outputs went outside "
-    "the transactions and it saw 971 to 2,616 repeats")
-
-
-@pytest.mark.parametrize("guarantee", ["at_least_once", pytest.param("exactly_once", marks=EXACTLY_ONCE_BROKEN)])
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_payments_survive_worker_kills(chaos_run: ChaosRun, fraud_model: Path, guarantee: str,
                                        record_figures: Record) -> None:
     """3,000 payments while the scoring worker is SIGKILLed twice: none lost; under exactly_once a read_committed
     reader sees each score once; under at-least-once any repeat carries the same transaction id (dedupe key)."""
     figures = record_figures(payment_kills(chaos_run, model_dir=fraud_model, payments=3000, kills=2,
-                                           guarantee=guarantee, wait_s=180 if guarantee == "at_least_once" else 60))
+                                           guarantee=guarantee))
     assert figures["events_lost"] == 0 and figures["events_reflected"] == 3000
     assert figures["duplicates_after_dedupe_by_transaction_id"] == 0
     if guarantee == "exactly_once":
