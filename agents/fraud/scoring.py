@@ -22,7 +22,7 @@ from agents.fraud.prometheus import FraudMetrics
 from agents.fraud.risk_store import RiskStore, TerminalRates
 from agents.kafka.dead_letters import DeadLetters
 from agents.kafka.gap_guard import GapGuard, InputMessage
-from agents.kafka.input_transaction import send_with_input
+from agents.kafka.input_transaction import batch_before_commit, send_with_input
 from agents.kafka.table_write import delete_on_partition, settle_changelog_writes, write_on_partition
 from agents.kafka.topics import RAW_BYTES, bytes_table, kafka_client_options
 from engine.fraud.drift import DriftMonitor
@@ -356,16 +356,17 @@ def install_fraud_scoring(app: faust.App, settings: Settings, metrics: FraudMetr
         await feed.caught_up.wait()  # terminal risk must reflect every label already published
         async for events in ready_batches(stream, fraud.batch_max, fraud.batch_wait_ms / 1000,
                                           fraud.batch_idle_ms / 1000):
-            messages: list[InputMessage] = []
-            for event in events:
-                messages.extend(await guard.collect(event.message))
-            await scoring.score_batch(messages)
-            last: dict[int, InputMessage] = {}
-            for message in messages:
-                last[message.partition] = message
-            for message in last.values():
-                guard.mark(message)
-            await settle_changelog_writes()  # exactly_once: the state commits with these offsets
+            async with batch_before_commit(app):  # exactly_once: outputs and state in one transaction
+                messages: list[InputMessage] = []
+                for event in events:
+                    messages.extend(await guard.collect(event.message))
+                await scoring.score_batch(messages)
+                last: dict[int, InputMessage] = {}
+                for message in messages:
+                    last[message.partition] = message
+                for message in last.values():
+                    guard.mark(message)
+                await settle_changelog_writes()  # the state commits with these offsets
             yield None
 
     _follow_rebalances(app, table, views, topics.transactions)
