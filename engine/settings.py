@@ -57,6 +57,11 @@ class KafkaSettings(_Section):
     session_timeout_s: float = Field(default=10.0, ge=6, le=300, description="Consumer-group session timeout.")
     heartbeat_interval_s: float = Field(default=3.0, gt=0, le=100, description="Consumer heartbeat interval "
                                         "(at most a third of the session timeout).")
+    # Faust asks the broker to hold each fetch up to 1.5 s. aiokafka keeps one fetch in flight per broker and
+    # leaves out partitions that still hold fetched records, so a fetch for idle partitions kept fresh
+    # payments waiting: fraud p50 was 1.2 s at 1,000/s, 39 ms at 10 ms. An idle worker polls 100 times a second.
+    fetch_max_wait_ms: int = Field(default=10, ge=1, le=1500, description="Longest the broker holds a worker's "
+                                   "fetch while its partitions have nothing new (Faust's own value is 1,500).")
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod

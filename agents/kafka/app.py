@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiokafka
 import faust
 from aiokafka.helpers import create_ssl_context
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TransportT
 
 from engine.settings import Settings
 
@@ -32,9 +35,39 @@ def broker_credentials(settings: Settings) -> Any:
     return None
 
 
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, holding fetches for the app's fetch_max_wait_ms instead of a fixed 1,500 ms."""
+
+    def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        if not hasattr(consumer, "_fetch_max_wait_ms"):  # read by AIOKafkaConsumer.start() (aiokafka 0.14)
+            raise RuntimeError("this aiokafka keeps no _fetch_max_wait_ms; the fetch wait cannot be set")
+        if isinstance(self.app, EngineApp):
+            consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
+class EngineApp(faust.App):
+    """faust.App whose consumer holds fetches for Settings.kafka.fetch_max_wait_ms at most."""
+
+    fetch_max_wait_ms = 10
+
+    def _new_transport(self) -> TransportT:
+        return _Transport(self.conf.broker_consumer, self)
+
+
 def create_app(settings: Settings) -> faust.App:
     """A Faust app whose tables live in memory and are rebuilt from their Kafka changelogs."""
-    return faust.App(
+    app = EngineApp(
         settings.app_id,
         broker=settings.kafka.faust_broker,
         broker_credentials=broker_credentials(settings),
@@ -62,3 +95,5 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=True,
         autodiscover=False,
     )
+    app.fetch_max_wait_ms = settings.kafka.fetch_max_wait_ms
+    return app
