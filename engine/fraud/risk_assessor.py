@@ -56,17 +56,17 @@ class RiskAssessor:
                                     text=f"amount {tx.amount:.2f} is above the hard limit {self.max_amount:.2f}"))
         model_score = min(max(model_score, 0.0), 1.0)
         score = 1.0 if hard else model_score
-        # Unvalidated: validating three reasons per payment cost more than the model did. Codes are feature
-        # names, weights finite sums of leaf values, texts cut to the schema's limit here.
-        reasons = hard + [ScoreReason.model_construct(code=r.code, text=r.text[:TEXT_LIMIT], weight=r.weight)
-                          for r in model_reasons]
+        # Plain dicts, validated with the score in one pass of pydantic-core: 6 µs a score, where building
+        # each ScoreReason first (model_construct, in Python) cost 11 µs. Texts are cut to the schema's limit.
+        reasons: list[ScoreReason | dict[str, str | float]] = [*hard]
+        reasons += [{"code": r.code, "text": r.text[:TEXT_LIMIT], "weight": r.weight} for r in model_reasons]
         hits = rule_hits(features)
         if score >= self.alert_threshold:
             # Rules an analyst knows by heart make an alert easier to act on; they add no weight.
             reasons += [RULE_REASONS[code] for code in hits]
-        return FraudScore(
-            transaction_id=tx.transaction_id, customer_id=tx.customer_id, terminal_id=tx.terminal_id,
-            occurred_at=tx.occurred_at, score=round(score, 6), alert=score >= self.alert_threshold,
-            reasons=reasons[:10], model_version=self.scorer.version, scored_at=at,
-            model_score=round(model_score, 6), rules_score=score_of_hits(hits), features=features,
-        )
+        return FraudScore.model_validate({
+            "transaction_id": tx.transaction_id, "customer_id": tx.customer_id, "terminal_id": tx.terminal_id,
+            "occurred_at": tx.occurred_at, "score": round(score, 6), "alert": score >= self.alert_threshold,
+            "reasons": reasons[:10], "model_version": self.scorer.version, "scored_at": at,
+            "model_score": round(model_score, 6), "rules_score": score_of_hits(hits), "features": features,
+        })
