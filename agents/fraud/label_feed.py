@@ -52,7 +52,8 @@ class LabelFeed:
             ends = await consumer.end_offsets(partitions)
             started = time.monotonic()
             while True:
-                batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+                # 500 at most: applying 5,000 labels at once held the event loop (and the payments) ~100 ms.
+                batch = await consumer.getmany(timeout_ms=200, max_records=500)
                 applied = [label for records in batch.values() for record in records
                            if (label := await self._take(record)) is not None]
                 if applied:

@@ -20,7 +20,7 @@ from agents.fraud.batches import ready_batches
 from agents.fraud.label_feed import LabelFeed
 from agents.fraud.prometheus import FraudMetrics
 from agents.fraud.risk_store import RiskStore, TerminalRates
-from agents.kafka.collector import freeze_long_lived_state
+from agents.kafka.collector import COLLECTOR_RELIEF
 from agents.kafka.dead_letters import DeadLetters
 from agents.kafka.gap_guard import GapGuard, InputMessage
 from agents.kafka.input_transaction import batch_before_commit, send_with_input
@@ -355,7 +355,7 @@ def install_fraud_scoring(app: faust.App, settings: Settings, metrics: FraudMetr
     @app.agent(transactions, name="fraud-scoring")
     async def fraud_scoring_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         await feed.caught_up.wait()  # terminal risk must reflect every label already published
-        freeze_long_lived_state()  # the histories and labels read so far stay for good
+        COLLECTOR_RELIEF.start()  # the histories and labels read so far stay for good
         async for events in ready_batches(stream, fraud.batch_max, fraud.batch_wait_ms / 1000,
                                           fraud.batch_idle_ms / 1000):
             async with batch_before_commit(app):  # exactly_once: outputs and state in one transaction
@@ -396,7 +396,7 @@ def _follow_rebalances(app: faust.App, table: TableT[bytes, bytes], views: Custo
     async def rebuild_views() -> None:
         owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == transactions}
         views.rebuild(owned)
-        freeze_long_lived_state()  # the replayed histories stay until the next rebalance
+        COLLECTOR_RELIEF.thaw()  # the replayed histories stay until the next rebalance
         log.info("customer histories replayed after rebalance: %s customer(s) on partitions %s",
                  sum(len(p.histories) for p in views.partitions.values()), sorted(owned))
 

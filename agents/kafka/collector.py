@@ -4,24 +4,62 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-# Full collections one in 100 middle ones (Python's default: one in 10): each still walks every container made
-# since the last freeze, ~100 ms in a fraud worker after a minute at 1,000 payments/s.
+# Full collections one in 100 middle ones (Python's default: one in 10).
 FULL_COLLECTION_EVERY = 100
+# How often everything frozen is walked once more, so cycles among objects that died since are freed.
+THAW_EVERY_S = 600.0
 
 
-def freeze_long_lived_state() -> None:
-    """Collect once, then leave everything alive now out of later collections (gc.freeze).
+class CollectorRelief:
+    """Leaves long-lived objects out of Python's full collections, which otherwise walk the whole state.
 
-    A fraud worker holds every customer's history and every terminal's labels. Python's full collections
-    walked all of it: 200-290 ms pauses every ~5 s at 1,000 payments/s, the largest share of p99. State
-    read at start, or replayed after a rebalance, lives as long as the worker, so it need not be walked.
-    Reference counting still frees frozen objects; only cycles among them would wait for the worker to stop.
+    A fraud worker holds every customer's history and every terminal's labels: full collections walked it
+    all, 200-290 ms pauses every ~5 s at 1,000 payments/s, the largest share of p99. After a full collection
+    whatever is left is alive, so it is frozen (gc.freeze) and the next one walks only what is newer.
+    Reference counting still frees frozen objects at once; only a cycle among them waits for the next thaw,
+    every THAW_EVERY_S, which walks everything once (one long pause) and refreezes.
     """
-    gc.collect()
-    gc.freeze()
-    first, second, _ = gc.get_threshold()
-    gc.set_threshold(first, second, FULL_COLLECTION_EVERY)
-    log.info("%s long-lived objects left out of garbage collection", gc.get_freeze_count())
+
+    def __init__(self, thaw_every_s: float = THAW_EVERY_S) -> None:
+        self.thaw_every_s = thaw_every_s
+        self.thawed_at = time.monotonic()
+        self._installed = False
+
+    def start(self) -> None:
+        """Collect and freeze what is alive now; from then on, freeze after every full collection."""
+        self.thaw()
+        first, second, _ = gc.get_threshold()
+        gc.set_threshold(first, second, FULL_COLLECTION_EVERY)
+        if not self._installed:
+            gc.callbacks.append(self._after_collection)
+            self._installed = True
+        log.info("%s long-lived objects left out of garbage collection", gc.get_freeze_count())
+
+    def stop(self) -> None:
+        if self._installed:
+            gc.callbacks.remove(self._after_collection)
+            self._installed = False
+
+    def thaw(self) -> None:
+        """Walk everything once (frees cycles among frozen objects), then freeze what is still alive."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self.thawed_at = time.monotonic()
+
+    def _after_collection(self, phase: str, info: dict[str, Any]) -> None:
+        if phase != "stop" or info["generation"] != 2:
+            return
+        if time.monotonic() - self.thawed_at >= self.thaw_every_s:
+            self.thawed_at = time.monotonic()
+            gc.unfreeze()  # the next full collection walks everything; this one's survivors wait for it
+        else:
+            gc.freeze()  # a full collection just ran: everything left is alive
+
+
+COLLECTOR_RELIEF = CollectorRelief()  # one per process: gc is process-wide

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agents.kafka.app import EngineApp, create_app
-from agents.kafka.collector import FULL_COLLECTION_EVERY, freeze_long_lived_state
+from agents.kafka.collector import FULL_COLLECTION_EVERY, CollectorRelief
 from engine.settings import SettingsError, load_settings_with
 
 
@@ -31,22 +32,53 @@ def test_a_fetch_wait_out_of_range_is_refused() -> None:
 
 
 @pytest.fixture
-def collector_restored() -> Iterator[None]:
+def relief() -> Iterator[CollectorRelief]:
     thresholds = gc.get_threshold()
-    yield
+    made = CollectorRelief(thaw_every_s=3600)
+    yield made
+    made.stop()
     gc.unfreeze()
     gc.set_threshold(*thresholds)
 
 
-@pytest.mark.usefixtures("collector_restored")
-def test_long_lived_state_is_left_out_of_collections() -> None:
-    """Objects alive at the freeze are no longer tracked by any generation; full collections come 10x rarer."""
+def tracked_ids() -> set[int]:
+    return {id(obj) for generation in range(3) for obj in gc.get_objects(generation)}
+
+
+def test_long_lived_state_is_left_out_of_collections(relief: CollectorRelief) -> None:
+    """Objects alive at start are tracked by no generation; full collections come 10x rarer."""
     state = [[index] for index in range(10_000)]  # lists are containers the collector would walk
-    freeze_long_lived_state()
+    relief.start()
     assert gc.get_freeze_count() >= len(state)
-    tracked = {id(obj) for generation in range(3) for obj in gc.get_objects(generation)}
+    tracked = tracked_ids()
     assert not any(id(item) in tracked for item in state)
     assert gc.get_threshold()[2] == FULL_COLLECTION_EVERY
-    fresh = [0]
-    gc.collect(0)
-    assert any(obj is fresh for obj in gc.get_objects(1))  # objects made later are collected as usual
+
+
+def test_survivors_of_a_full_collection_are_frozen_and_a_thaw_frees_frozen_cycles(relief: CollectorRelief) -> None:
+    """After each full collection its survivors are frozen; a due thaw lets the next one walk and free cycles."""
+    relief.start()
+    later = [[index] for index in range(1_000)]
+    gc.collect()  # a full collection: the callback freezes its survivors
+    tracked = tracked_ids()
+    assert not any(id(item) in tracked for item in later)
+
+    node = _Node()
+    watched = weakref.ref(node)
+    gc.collect()  # frozen while still referenced
+    del node
+    gc.collect()
+    assert watched() is not None  # a frozen cycle waits for the thaw
+    relief.thaw_every_s = 0.0
+    gc.collect()  # the thaw is due: unfrozen, so the next full collection walks everything
+    relief.thaw_every_s = 3600.0
+    gc.collect()
+    assert watched() is None
+    assert gc.get_freeze_count() > 0  # and what is left is frozen again
+
+
+class _Node:
+    """An object in a reference cycle with itself: only the cyclic collector can free it."""
+
+    def __init__(self) -> None:
+        self.me = self
