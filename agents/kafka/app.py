@@ -59,7 +59,9 @@ class _Transport(faust_aiokafka.Transport):
 class EngineApp(faust.App):
     """faust.App whose consumer holds fetches for Settings.kafka.fetch_max_wait_ms at most."""
 
-    fetch_max_wait_ms = 10
+    def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
+        self.fetch_max_wait_ms = fetch_max_wait_ms  # before Faust's own set-up, which may build the transport
+        super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
@@ -67,7 +69,7 @@ class EngineApp(faust.App):
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app whose tables live in memory and are rebuilt from their Kafka changelogs."""
-    app = EngineApp(
+    return EngineApp(
         settings.app_id,
         broker=settings.kafka.faust_broker,
         broker_credentials=broker_credentials(settings),
@@ -94,6 +96,5 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.kafka.heartbeat_interval_s,
         stream_wait_empty=True,
         autodiscover=False,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
     )
-    app.fetch_max_wait_ms = settings.kafka.fetch_max_wait_ms
-    return app
