@@ -53,9 +53,13 @@ class InputSensor(Sensor):
     def __init__(self, metrics: WorkerMetrics, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.metrics = metrics
+        self._counted: dict[str, Counter] = {}  # topic -> its counter: labels() per message cost ~1.5 % of a worker
 
     def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
-        self.metrics.events_in.labels(topic=tp.topic).inc()
+        counter = self._counted.get(tp.topic)
+        if counter is None:
+            counter = self._counted[tp.topic] = self.metrics.events_in.labels(topic=tp.topic)
+        counter.inc()
         self.metrics.last_read[tp] = offset
 
 

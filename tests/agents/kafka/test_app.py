@@ -1,15 +1,19 @@
-"""The Faust app built from Settings: the consumer's fetch wait, and the collector relief for large states."""
+"""The Faust app built from Settings: the consumer's fetch wait and delivery, and the collector relief."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from mode import Service
+from mode.utils.locks import Event
 
-from agents.kafka.app import EngineApp, create_app
+from agents.kafka.app import EngineApp, _Consumer, _ProducerBuffer, create_app
 from agents.kafka.collector import FULL_COLLECTION_EVERY, CollectorRelief
 from engine.settings import SettingsError, load_settings_with
 
@@ -29,6 +33,82 @@ def test_a_fetch_wait_out_of_range_is_refused() -> None:
     for wrong in ("0", "1501", "soon"):
         with pytest.raises(SettingsError, match="ENGINE_KAFKA__FETCH_MAX_WAIT_MS"):
             load_settings_with({"ENGINE_KAFKA__FETCH_MAX_WAIT_MS": wrong})
+
+
+class _Flow(Service):
+    """The parts of Faust's consumer that _Consumer._deliver uses: the suspend flag and mode's wait_first."""
+
+    _deliver = _Consumer._deliver
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.suspend_flow = Event()
+        self.races = 0
+
+    async def wait_first(self, *coros: Any, timeout: Any = None) -> Any:
+        self.races += 1
+        return await super().wait_first(*coros, timeout=timeout)
+
+
+async def test_a_delivery_that_does_not_wait_runs_without_a_race() -> None:
+    """While the flow runs, a delivery that finishes at once is not raced (mode's wait_first: ~37 us each)."""
+    flow, delivered = _Flow(), []
+
+    async def deliver(message: Any) -> None:
+        delivered.append(message)
+
+    await flow._deliver(deliver, "m1")
+    assert delivered == ["m1"] and flow.races == 0
+
+
+async def test_a_delivery_that_waits_is_let_go_when_the_flow_is_suspended() -> None:
+    """A delivery stuck on a full buffer is raced as in Faust: suspending the flow (a rebalance) frees the loop."""
+    flow, cancelled = _Flow(), []
+
+    async def deliver(message: Any) -> None:
+        try:
+            await asyncio.Event().wait()  # the stream's buffer stays full
+        except asyncio.CancelledError:
+            cancelled.append(message)
+            raise
+
+    delivering = asyncio.ensure_future(flow._deliver(deliver, "m2"))
+    await asyncio.sleep(0.01)
+    assert not delivering.done() and flow.races == 1
+    flow.suspend_flow.set()
+    await asyncio.wait_for(delivering, 1.0)
+    assert cancelled == ["m2"]
+
+
+async def test_while_the_flow_is_suspended_every_delivery_is_raced() -> None:
+    """With the flow already suspended the delivery goes through Faust's race from the start."""
+    flow, delivered = _Flow(), []
+    flow.suspend_flow.set()
+
+    async def deliver(message: Any) -> None:
+        delivered.append(message)
+
+    await flow._deliver(deliver, "m3")
+    assert flow.races == 1 and delivered == ["m3"]
+
+
+async def test_the_worker_producer_buffer_waits_only_when_over_its_limit(tmp_path: Path) -> None:
+    """The conductor's per-message check reads the queue length; past max_messages it flushes as Faust does."""
+    app = create_app(load_settings_with({"ENGINE_DATA_DIR": str(tmp_path)}))
+    buffer = app.producer.buffer
+    assert isinstance(buffer, _ProducerBuffer) and buffer.app is app
+    await asyncio.wait_for(buffer.wait_until_ebb(), 1.0)  # empty: returns at once
+    flushed: list[int | None] = []
+
+    async def flush_atmost(max_messages: int | None) -> int:
+        flushed.append(max_messages)
+        return 0
+
+    buffer.flush_atmost = flush_atmost  # type: ignore[method-assign]
+    for _ in range(buffer.max_messages + 1):
+        buffer.pending.put_nowait(None)  # type: ignore[arg-type]
+    await buffer.wait_until_ebb()
+    assert flushed == [buffer.max_messages]
 
 
 @pytest.fixture
