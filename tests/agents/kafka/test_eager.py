@@ -63,7 +63,7 @@ async def test_cancelling_the_rest_cancels_the_coroutine_where_it_waits() -> Non
 
 
 async def test_errors_reach_the_caller_before_and_after_the_first_wait() -> None:
-    """An error before the first wait raises from start_eagerly; one after it fails the task; one caught inside stays inside."""
+    """An error before the first wait raises at once; one after it fails the task; one caught inside stays there."""
 
     async def fails_at_once() -> None:
         raise ValueError("bad message")
@@ -72,12 +72,13 @@ async def test_errors_reach_the_caller_before_and_after_the_first_wait() -> None
         start_eagerly(fails_at_once())
 
     failing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    caught: list[str] = []
 
     async def catches_then_fails() -> None:
         try:
             await failing
-        except KeyError:
-            pass  # the awaited future's error is delivered into the coroutine
+        except KeyError as error:  # the awaited future's error is delivered into the coroutine
+            caught.append(str(error))
         await asyncio.sleep(0)
         raise RuntimeError("after the wait")
 
@@ -85,3 +86,4 @@ async def test_errors_reach_the_caller_before_and_after_the_first_wait() -> None
     failing.set_exception(KeyError("gone"))
     with pytest.raises(RuntimeError, match="after the wait"):
         await delivery
+    assert caught == ["'gone'"]
