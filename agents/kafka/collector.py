@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 FULL_COLLECTION_EVERY = 100
 # How often everything frozen is walked once more, so cycles among objects that died since are freed.
 THAW_EVERY_S = 600.0
+# Collections at least this long are logged: they show in the latency of everything the worker does.
+LOGGED_PAUSE_S = 0.05
 
 
 class CollectorRelief:
@@ -29,6 +31,7 @@ class CollectorRelief:
         self.thaw_every_s = thaw_every_s
         self.thawed_at = time.monotonic()
         self._installed = False
+        self._collection_started = 0.0
 
     def start(self) -> None:
         """Collect and freeze what is alive now; from then on, freeze after every full collection."""
@@ -53,7 +56,14 @@ class CollectorRelief:
         self.thawed_at = time.monotonic()
 
     def _after_collection(self, phase: str, info: dict[str, Any]) -> None:
-        if phase != "stop" or info["generation"] != 2:
+        if phase == "start":
+            self._collection_started = time.perf_counter()
+            return
+        paused = time.perf_counter() - self._collection_started
+        if paused >= LOGGED_PAUSE_S:
+            log.info("garbage collection of generation %s paused the worker %.0f ms (%s collected)",
+                     info["generation"], paused * 1000, info["collected"])
+        if info["generation"] != 2:
             return
         if time.monotonic() - self.thawed_at >= self.thaw_every_s:
             self.thawed_at = time.monotonic()

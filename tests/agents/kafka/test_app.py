@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from mode import Service
 from mode.utils.locks import Event
 
+from agents.kafka import collector
 from agents.kafka.app import EngineApp, _Consumer, _ProducerBuffer, create_app
 from agents.kafka.collector import FULL_COLLECTION_EVERY, CollectorRelief
 from engine.settings import SettingsError, load_settings_with
@@ -162,3 +164,17 @@ class _Node:
 
     def __init__(self) -> None:
         self.me = self
+
+
+def test_long_collections_are_logged_with_their_pause(relief: CollectorRelief, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A collection at least LOGGED_PAUSE_S long is logged with its generation and length; shorter ones are not."""
+    relief.start()
+    caplog.set_level(logging.INFO, logger="agents.kafka.collector")
+    monkeypatch.setattr(collector, "LOGGED_PAUSE_S", 3600.0)
+    gc.collect()
+    assert not [r for r in caplog.records if "paused the worker" in r.getMessage()]
+    monkeypatch.setattr(collector, "LOGGED_PAUSE_S", 0.0)
+    gc.collect()
+    logged = [r.getMessage() for r in caplog.records if "paused the worker" in r.getMessage()]
+    assert logged and logged[-1].startswith("garbage collection of generation 2 paused the worker")
