@@ -74,6 +74,8 @@ class GapGuard:
         handle a whole batch first, so a crash in between re-reads it instead of losing it).
         """
         last = self._last(message.topic, message.partition)
+        if last is None:
+            last = await self._before_first(message)
         records: list[InputMessage] = []
         if last is not None and message.offset > last + 1:
             missing = await self.read_range(message.topic, message.partition, last + 1, message.offset)
@@ -85,6 +87,27 @@ class GapGuard:
             records.append(message)
             self._last_seen[(message.topic, message.partition)] = message.offset  # taken; the table follows mark()
         return records
+
+    async def _before_first(self, message: InputMessage) -> int | None:
+        """For a partition with no progress recorded: the offset before its log start if message comes later.
+
+        Nothing taken yet means everything from the log start is still to take (the worker reads from the
+        earliest offset). Faust acknowledges the events it skips in a rebalance, and commits them: a worker
+        that joined while another was still catching up on labels started 67 and 68 payments into two
+        partitions it had never scored (measured, two workers), and no gap showed without a progress entry.
+        """
+        consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **self._client_options)
+        await consumer.start()
+        try:
+            tp = TopicPartition(message.topic, message.partition)
+            start = (await consumer.beginning_offsets([tp]))[tp]
+        finally:
+            await consumer.stop()
+        if message.offset <= start:
+            return None
+        log.warning("%s[%s] has no progress recorded but starts at offset %s: taking it from the log start %s",
+                    message.topic, message.partition, message.offset, start)
+        return int(start) - 1
 
     async def _tell_faust_handled(self, topic: str, partition: int, first: int, last: int) -> None:
         """Record the replayed offsets as a gap in Faust's consumer, which counts a gap as acknowledged.
