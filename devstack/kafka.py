@@ -302,7 +302,14 @@ async def _metadata_ok(bootstrap: str, **security: object) -> bool:
 
 
 def _kafka_uuid() -> str:
-    """A cluster id in Kafka's format: a random UUID as unpadded URL-safe base64."""
+    """A cluster id in Kafka's format: a random UUID as unpadded URL-safe base64, never starting with "-".
+
+    One id in 64 starts with "-", which `kafka-storage format -t` reads as an option ("expected one argument":
+    a private stack failed to start in one CI run); Kafka's own Uuid.randomUuid() skips those ids too.
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id

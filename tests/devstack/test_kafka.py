@@ -95,3 +95,8 @@ def test_cluster_id_format() -> None:
 def test_cluster_ids_are_random() -> None:
     """Each formatting gets a fresh cluster id."""
     assert len({_kafka_uuid() for _ in range(50)}) == 50
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    """One random id in 64 starts with "-", which `kafka-storage format -t` takes for an option; none is made."""
+    assert not [cluster_id for cluster_id in (_kafka_uuid() for _ in range(2_000)) if cluster_id.startswith("-")]
