@@ -289,7 +289,10 @@ def run_fraud_bench(*, data: Path, model: Path, rate: float, out: Path | None, l
                               ENGINE_FRAUD__MODEL_DIR=str(model), ENGINE_FRAUD__REVIEW_ENABLED="false")
     settings, env = bench.settings, bench.env
     rows = read_handbook(data, limit)
-    summary = asyncio.run(_run(settings, env, rows, rate, console, workers))
+    try:
+        summary = asyncio.run(_run(settings, env, rows, rate, console, workers))
+    finally:
+        bench.delete_topics(console)
     # The same test days scored offline by `fraud train`: the stream must match them.
     offline = json.loads((model_folder(model) / "metadata.json").read_text()).get("metrics", {})
     if "pr_auc" in offline and summary.get("pr_auc") is not None:

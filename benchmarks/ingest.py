@@ -241,6 +241,7 @@ def ingest_bench(console: Console, *, orders: int, vehicles: int, small_orders: 
         sizes = asyncio.run(_measure_all(bench.settings, fleets, worker.process.pid, console))
     finally:
         worker.stop()
+        bench.delete_topics(console)
     return {
         "sizes": sizes,
         "rate_large_over_small": round(sizes[1]["events_per_s"] / sizes[0]["events_per_s"], 3),

@@ -161,6 +161,7 @@ def run_stream_bench(*, vehicles: int, orders: int, cycles: int, cycle_seconds: 
         summary = asyncio.run(_run(settings, vehicles=vehicles, orders=orders, fleets=fleets, cycles=cycles, seed=seed))
     finally:
         worker.stop()
+        bench.delete_topics(console)
     table = Table(title=f"Route cycles: {fleets} fleet(s) x {vehicles} vehicles, {orders} open orders, "
                         f"LLM {model.name}")
     table.add_column("stage")
