@@ -24,7 +24,7 @@ from agents.kafka.collector import COLLECTOR_RELIEF
 from agents.kafka.dead_letters import DeadLetters
 from agents.kafka.gap_guard import GapGuard, InputMessage
 from agents.kafka.input_transaction import batch_before_commit, send_with_input
-from agents.kafka.table_write import delete_on_partition, settle_changelog_writes, write_on_partition
+from agents.kafka.table_write import delete_on_partition, write_on_partition
 from agents.kafka.topics import RAW_BYTES, bytes_table, kafka_client_options
 from engine.fraud.drift import DriftMonitor
 from engine.fraud.features import TERMINAL_WINDOWS, FeatureBatch, TxView
@@ -368,10 +368,10 @@ def install_fraud_scoring(app: faust.App, settings: Settings, metrics: FraudMetr
                     last[message.partition] = message
                 for message in last.values():
                     guard.mark(message)
-                await settle_changelog_writes()  # the state commits with these offsets
+                await guard.settle()  # the state commits with these offsets
             yield None
 
-    _follow_rebalances(app, table, views, topics.transactions)
+    _follow_rebalances(app, table, views, guard, topics.transactions)
 
     @app.timer(interval=settings.cycle_seconds, name="fraud-drift")  # type: ignore[untyped-decorator]
     async def check_drift() -> None:
@@ -389,7 +389,8 @@ def install_fraud_scoring(app: faust.App, settings: Settings, metrics: FraudMetr
     return FraudWiring(scoring=scoring, feed=feed, table=table, views=views, drift_topic=drift_topic)
 
 
-def _follow_rebalances(app: faust.App, table: TableT[bytes, bytes], views: CustomerViews, transactions: str) -> None:
+def _follow_rebalances(app: faust.App, table: TableT[bytes, bytes], views: CustomerViews, guard: GapGuard,
+                       transactions: str) -> None:
     """Replay owned partitions' histories once the table is recovered; drop revoked ones at once."""
 
     @table.on_recover
@@ -404,3 +405,4 @@ def _follow_rebalances(app: faust.App, table: TableT[bytes, bytes], views: Custo
     async def forget_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: set[TP] = args[0]  # Signal.send(revoked): the partitions this worker gives up
         views.forget({tp.partition for tp in revoked if tp.topic == transactions})
+        guard.forget(revoked)

@@ -12,7 +12,7 @@ from aiokafka.helpers import create_ssl_context
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
-from faust.types import Message, TransportT
+from faust.types import TP, Message, TransportT
 from mode import Service, ServiceT
 
 from agents.kafka.eager import start_eagerly
@@ -42,6 +42,8 @@ def broker_credentials(settings: Settings) -> Any:
 
 
 _YIELD_EVERY = 100  # deliveries between turns of the event loop, as in Faust
+
+InputProgress = Callable[[int], int | None]  # partition -> the offset to commit next (None: nothing new)
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -110,6 +112,22 @@ class _Consumer(faust_aiokafka.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
+    def _new_offset(self, tp: TP) -> int | None:
+        """The offset to commit for tp; for an input a GapGuard follows, the one after what it saw handled and stored.
+
+        Faust commits the run of acknowledged offsets that follows its committed one. After a restart it can drop
+        about a fetch of a partition's messages unacknowledged; the guard replays them, and the run never joined
+        again: a partition's commit stayed at offset 2,266 while scoring went on, and under exactly_once its
+        transaction never closed, so 2,843 scores never became visible (`bench chaos --guarantee exactly_once`).
+        """
+        progress = cast(EngineApp, self.app).input_progress.get(tp.topic)
+        if progress is None:
+            return super()._new_offset(tp)
+        self._acked[tp].clear()  # Faust's own count is not used for this input: keep it from growing
+        self._acked_index[tp].clear()
+        self._gap[tp].clear()
+        return progress(tp.partition)
+
     async def _before_delivery(self, message: Message, read_offset: int | None) -> None:
         """Faust's steps before a delivery: note offsets the log skipped, commit every N acks if set."""
         if read_offset and message.offset - read_offset > 1 and self.app.topics.acks_enabled_for(message.topic):
@@ -155,10 +173,12 @@ class _Transport(faust_aiokafka.Transport):
 
 
 class EngineApp(faust.App):
-    """faust.App whose consumer holds fetches for Settings.kafka.fetch_max_wait_ms at most."""
+    """faust.App whose consumer holds fetches for Settings.kafka.fetch_max_wait_ms at most, and commits the
+    offsets its GapGuards report for their inputs (`input_progress`, by topic)."""
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms  # before Faust's own set-up, which may build the transport
+        self.input_progress: dict[str, InputProgress] = {}
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> TransportT:

@@ -14,7 +14,8 @@ from faust.types import TP, TableT
 
 from agents.kafka.dead_letters import DeadLetters
 from agents.kafka.gap_guard import GapGuard, InputMessage
-from agents.kafka.table_write import delete_on_partition, settle_changelog_writes, write_on_partition
+from agents.kafka.input_transaction import batch_before_commit
+from agents.kafka.table_write import delete_on_partition, write_on_partition
 from agents.kafka.topics import RAW_BYTES, bytes_table, kafka_client_options
 from agents.routes.summary_store import SummaryStore
 from engine.routes.state import (
@@ -97,7 +98,9 @@ class FleetViews:
 class FleetIngest:
     """Fleet events in batches: validate, apply, then write each touched fleet's changed records once."""
 
-    def __init__(self, settings: Settings, views: FleetViews, dead_letters: DeadLetters, guard: GapGuard) -> None:
+    def __init__(self, app: faust.App, settings: Settings, views: FleetViews, dead_letters: DeadLetters,
+                 guard: GapGuard) -> None:
+        self.app = app
         self.route = settings.route
         self.schema_for = fleet_input_schemas(settings.topics)
         self.views = views
@@ -111,16 +114,17 @@ class FleetIngest:
         batches = stream.take_events(self.route.ingest_batch_max,  # type: ignore[attr-defined]
                                      within=self.route.ingest_batch_wait_ms / 1000)
         async for events in batches:
-            messages: list[InputMessage] = []
-            for event in events:
-                messages.extend(await self.guard.collect(event.message))
-            await self.take_batch(messages)
-            last: dict[tuple[str, int], InputMessage] = {}
-            for message in messages:
-                last[(message.topic, message.partition)] = message
-            for message in last.values():
-                self.guard.mark(message)
-            await settle_changelog_writes()  # exactly_once: the state commits with these offsets
+            async with batch_before_commit(self.app):  # exactly_once: a batch's records commit together
+                messages: list[InputMessage] = []
+                for event in events:
+                    messages.extend(await self.guard.collect(event.message))
+                await self.take_batch(messages)
+                last: dict[tuple[str, int], InputMessage] = {}
+                for message in messages:
+                    last[(message.topic, message.partition)] = message
+                for message in last.values():
+                    self.guard.mark(message)
+                await self.guard.settle()  # the state commits with these offsets
             yield None
 
     async def take_batch(self, messages: list[InputMessage]) -> None:
@@ -166,7 +170,7 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
     progress = bytes_table(app, INPUT_PROGRESS_TABLE, topics.partitions,
                            "Last input offset taken per topic/partition, for GapGuard.")
     guard = GapGuard(set(schema_for), progress, kafka_client_options(settings))  # batches: collect() + mark()
-    ingest = FleetIngest(settings, views, dead_letters, guard)
+    ingest = FleetIngest(app, settings, views, dead_letters, guard)
 
     @app.agent(inputs, name="fleet-state")
     async def fleet_state_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -184,6 +188,7 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
     async def forget_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: set[TP] = args[0]  # Signal.send(revoked): the partitions this worker gives up
         gone = views.forget({tp.partition for tp in revoked if tp.topic in schema_for})
+        guard.forget(revoked)
         if gone:
             log.info("partitions revoked: stopped deciding %s fleet(s)", len(gone))
 

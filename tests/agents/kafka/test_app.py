@@ -8,9 +8,10 @@ import logging
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from faust.types import TP
 from mode import Service
 from mode.utils.locks import Event
 
@@ -28,6 +29,23 @@ async def test_worker_consumer_holds_fetches_for_the_configured_wait(tmp_path: P
     consumer = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
     assert consumer._fetch_max_wait_ms == 25
     assert load_settings_with({}).kafka.fetch_max_wait_ms == 10  # the default
+
+
+async def test_a_guarded_input_commits_what_its_guard_reports_not_faust_acks(tmp_path: Path) -> None:
+    """Faust commits only acks that follow its committed offset; after it dropped a fetch that the gap guard
+    replayed, they never did (a partition stuck at 2,266). A guarded topic commits what its guard reports."""
+    app = create_app(load_settings_with({"ENGINE_DATA_DIR": str(tmp_path)}))
+    assert isinstance(app, EngineApp)
+    consumer = cast(Any, app.consumer)
+    guarded, plain = TP("payments", 0), TP("plain", 0)
+    for tp in (guarded, plain):
+        consumer._committed_offset[tp] = 2266
+        consumer._acked[tp].extend([2738, 2739])
+        consumer._acked_index[tp].update([2738, 2739])
+    app.input_progress["payments"] = lambda partition: 2740 if partition == 0 else None
+    assert consumer._new_offset(plain) is None  # Faust's own count, stuck
+    assert consumer._new_offset(guarded) == 2740
+    assert consumer._acked[guarded] == [] and not consumer._acked_index[guarded]  # not kept growing
 
 
 def test_a_fetch_wait_out_of_range_is_refused() -> None:
