@@ -16,7 +16,7 @@ from mode import Service
 from mode.utils.locks import Event
 
 from agents.kafka import collector
-from agents.kafka.app import EngineApp, _Consumer, _ProducerBuffer, create_app
+from agents.kafka.app import EngineApp, _Consumer, _ConsumerThread, _ProducerBuffer, create_app
 from agents.kafka.collector import FULL_COLLECTION_EVERY, CollectorRelief
 from engine.settings import SettingsError, load_settings_with
 
@@ -46,6 +46,42 @@ async def test_a_guarded_input_commits_what_its_guard_reports_not_faust_acks(tmp
     assert consumer._new_offset(plain) is None  # Faust's own count, stuck
     assert consumer._new_offset(guarded) == 2740
     assert consumer._acked[guarded] == [] and not consumer._acked_index[guarded]  # not kept growing
+
+
+async def test_a_second_resume_keeps_what_the_stream_queues_hold(tmp_path: Path) -> None:
+    """Faust's recovery resumes the flow twice; the second resume emptied the events delivered since the first
+    (payments that never reached the agent after a restart). Only a resume after a suspension clears now."""
+    app = create_app(load_settings_with({"ENGINE_DATA_DIR": str(tmp_path)}))
+    queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)
+    flow = app.flow_control
+    flow.suspend()
+    queue.put_nowait("from the old assignment")
+    flow.resume()
+    assert queue.empty()
+    queue.put_nowait("delivered after the first resume")
+    flow.resume()
+    assert queue.qsize() == 1
+
+
+async def test_changelog_ends_come_from_the_broker_not_the_fetch_cache() -> None:
+    """Under exactly_once Faust took each changelog's end from the consumer's cached last stable offset, None
+    before a partition's first fetch, so a quickly restarted worker recovered empty tables."""
+    tp = TP("fraud-customer-chunks-changelog", 0)
+
+    class _Consumer:
+        def last_stable_offset(self, partition: TP) -> None:
+            return None  # nothing fetched yet
+
+        async def end_offsets(self, partitions: list[TP]) -> dict[TP, int]:
+            return dict.fromkeys(partitions, 503)
+
+    class _Thread:
+        _highwaters = _ConsumerThread._highwaters
+
+        def _ensure_consumer(self) -> _Consumer:
+            return _Consumer()
+
+    assert await _Thread()._highwaters([tp]) == {tp: 503}  # type: ignore[arg-type]
 
 
 def test_a_fetch_wait_out_of_range_is_refused() -> None:
