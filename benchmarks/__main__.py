@@ -89,7 +89,8 @@ def run_chaos(args: argparse.Namespace) -> int:
         fraud_model = args.fraud_model
     return run_chaos_bench(scenarios=args.scenarios, rounds=args.rounds, kills=args.kills, orders=args.orders,
                            payments=args.payments, model=existing_file(args.model, "--model"),
-                           fraud_model=fraud_model, out=args.json, guarantee=args.guarantee)
+                           fraud_model=fraud_model, out=args.json, guarantee=args.guarantee,
+                           keep_topics=args.keep_topics)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", type=Path, default=None)
     ingest.set_defaults(run=run_ingest)
 
+    add_chaos_parser(bench)
+    return parser
+
+
+def add_chaos_parser(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The `bench chaos` options (a soak of the fault scenarios)."""
     from benchmarks.chaos import SCENARIOS
 
     chaos = bench.add_parser("chaos", help=run_chaos.__doc__)
@@ -167,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--guarantee", choices=("at_least_once", "exactly_once"), default="at_least_once",
                        help="ENGINE_PROCESSING_GUARANTEE of the kill scenarios' workers")
     chaos.add_argument("--json", type=Path, default=None)
+    chaos.add_argument("--keep-topics", action="store_true",
+                       help="leave each round's topics on the broker, to read them afterwards")
     chaos.set_defaults(run=run_chaos)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

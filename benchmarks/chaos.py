@@ -596,8 +596,12 @@ SCENARIOS = ("fleet_kills", "workers_killed", "payment_kills", "broker_restart",
 
 
 def run_chaos_bench(*, scenarios: list[str], rounds: int, kills: int, orders: int, payments: int, model: Path,
-                    fraud_model: Path | None, out: Path | None, guarantee: str = "at_least_once") -> int:
-    """Run each scenario `rounds` times at soak size; print one JSON object with every run's figures and totals."""
+                    fraud_model: Path | None, out: Path | None, guarantee: str = "at_least_once",
+                    keep_topics: bool = False) -> int:
+    """Run each scenario `rounds` times at soak size; print one JSON object with every run's figures and totals.
+
+    Each round's topics are deleted when it ends unless keep_topics (kept, they pile up on the local broker).
+    """
     import json
 
     from rich.console import Console
@@ -642,6 +646,8 @@ def run_chaos_bench(*, scenarios: list[str], rounds: int, kills: int, orders: in
             run.stop_all()
             if stack is not None:
                 stack.stop_all()
+        if not keep_topics:
+            environment.delete_topics(console)
         figures["round"] = round_no + 1
         runs.append(figures)
         console.print(json.dumps(figures))
