@@ -44,12 +44,7 @@ def test_fleet_events_survive_three_worker_kills(chaos_run: ChaosRun, tiny_grani
     assert max(figures["restart_to_first_plan_s"]) < 60
 
 
-EXACTLY_ONCE_FLAKY = pytest.mark.xfail(
-    strict=False, reason="known defect (docs/reliability.md): under exactly_once a read_committed reader saw 0 "
-    "repeats in three local runs but 3, 288 and 1,157 repeats of 3,000 in three fresh-clone CI runs")
-
-
-@pytest.mark.parametrize("guarantee", ["at_least_once", pytest.param("exactly_once", marks=EXACTLY_ONCE_FLAKY)])
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_payments_survive_worker_kills(chaos_run: ChaosRun, fraud_model: Path, guarantee: str,
                                        record_figures: Record) -> None:
     """3,000 payments while the scoring worker is SIGKILLed twice: none lost; under exactly_once a read_committed
