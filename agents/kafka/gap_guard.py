@@ -1,13 +1,14 @@
 """GapGuard: re-read input messages that Faust skipped, so no event is lost across restarts.
 
 Measured with faust-streaming 0.15.3 + aiokafka 0.14 on Kafka 4.1: right after a worker restart,
-Faust sometimes drops a run of messages (seen: offsets 40..58 of 60; at 20,000 payments, 650 to 1,440
-messages a partition, about one fetch) between "Resuming flow" and the seek to committed offsets. The guard
-remembers the last offset taken per input partition (in a changelog-backed table) and, when an offset jumps,
-reads the missing range with a plain consumer and hands it to the same handler before the message that
-revealed the gap. Handlers are idempotent per offset, so reading a message twice is harmless. For these
-inputs the worker commits the offset after the last message the guard saw handled and stored, not Faust's
-count of acknowledged messages.
+Faust sometimes dropped a run of messages (seen: offsets 40..58 of 60; at 20,000 payments, 650 to 1,440
+messages a partition) between "Resuming flow" and the seek to committed offsets. The cause, its recovery's
+second flow resume emptying the stream queues, is fixed in agents/kafka/app.py; the guard stays as the
+backstop for any other skip. It remembers the last offset taken per input partition (in a changelog-backed
+table) and, when an offset jumps, reads the missing range with a plain consumer and hands it to the same
+handler before the message that revealed the gap. Handlers are idempotent per offset, so reading a message
+twice is harmless. For these inputs the worker commits the offset after the last message the guard saw
+handled and stored, not Faust's count of acknowledged messages.
 """
 
 from __future__ import annotations
