@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -62,11 +63,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
+_EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 10_000
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on now, below the range outgoing connections draw from.
+
+    A port the kernel gives for a bind to 0 is an ephemeral one, and a client connection can take it as its
+    source port before the server it was meant for binds it (seen in CI: a worker's web port "address already
+    in use" while Kafka clients opened connections).
+    """
+    try:
+        first_ephemeral = int(_EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 32_768  # Linux's default
+    chooser = random.Random()
+    for _ in range(200):
+        port = chooser.randrange(_LOWEST_PORT, max(first_ephemeral, _LOWEST_PORT + 1_000))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free TCP port on 127.0.0.1 between {_LOWEST_PORT} and {first_ephemeral}")
 
 
 def faust_baseline(settings: Settings, topic: str, count: int, label: str = "faust-baseline") -> float:

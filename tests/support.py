@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.kafka.topics import read_whole_topic
 from agents.worker_process import WorkerProcess as AgentWorkerProcess
+from benchmarks.environment import free_port
 from engine.routes.state import FleetState, split_record_key
 from engine.settings import Settings, load_settings_with
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = "127.0.0.1:9092"
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
