@@ -346,7 +346,7 @@ def install_fraud_scoring(app: faust.App, settings: Settings, metrics: FraudMetr
                           source_topic=topics.transactions)
     scoring = FraudScoring(settings, assessor, views, feed, store, scores, alerts, dead_letters, metrics, drift,
                            publisher)
-    guard = GapGuard({topics.transactions}, progress, kafka_client_options(settings))  # batches: collect() + mark()
+    guard = GapGuard({topics.transactions}, progress, kafka_client_options(settings))
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_labels() -> None:

@@ -5,8 +5,8 @@ Faust sometimes dropped a run of messages (seen: offsets 40..58 of 60; at 20,000
 messages a partition) between "Resuming flow" and the seek to committed offsets. The cause, its recovery's
 second flow resume emptying the stream queues, is fixed in agents/kafka/app.py; the guard stays as the
 backstop for any other skip. It remembers the last offset taken per input partition (in a changelog-backed
-table) and, when an offset jumps, reads the missing range with a plain consumer and hands it to the same
-handler before the message that revealed the gap. Handlers are idempotent per offset, so reading a message
+table) and, when an offset jumps, reads the missing range with a plain consumer and returns it ahead of the
+message that revealed the gap (collect). The agents apply events idempotently per offset, so reading a message
 twice is harmless. For these inputs the worker commits the offset after the last message the guard saw
 handled and stored, not Faust's count of acknowledged messages.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class InputMessage(Protocol):
-    """The fields a handler needs; both faust.types.Message and aiokafka's ConsumerRecord have them."""
+    """The fields an agent reads; both faust.types.Message and aiokafka's ConsumerRecord have them."""
 
     topic: str
     partition: int
@@ -36,20 +36,13 @@ class InputMessage(Protocol):
     value: bytes | None
 
 
-Handler = Callable[[InputMessage], Awaitable[None]]
-
-
 class GapGuard:
-    """Detects offset gaps per input partition and replays the missing messages through the handler."""
+    """Detects offset gaps per input partition and hands back the missing messages: collect(), mark(), settle()."""
 
-    def __init__(
-        self, topics: set[str], progress_table: TableT[bytes, bytes], client_options: dict[str, Any],
-        handler: Handler | None = None,
-    ) -> None:
+    def __init__(self, topics: set[str], progress_table: TableT[bytes, bytes], client_options: dict[str, Any]) -> None:
         self._topics = topics
         self._progress = progress_table
         self._client_options = client_options
-        self._handler = handler
         self._last_seen: dict[tuple[str, int], int] = {}
         self._audited: dict[tuple[str, int], int] = {}
         self._marked: dict[tuple[str, int], int] = {}  # handled; stored once settle() returns
@@ -68,15 +61,6 @@ class GapGuard:
                 return None
             self._last_seen[slot] = int(stored)
         return self._last_seen[slot]
-
-    async def take(self, message: InputMessage) -> None:
-        """Handle message, first replaying any messages skipped before it on its partition."""
-        if self._handler is None:
-            raise TypeError("this GapGuard has no handler: use collect(), mark() and settle()")
-        for record in await self.collect(message):
-            await self._handler(record)
-            self.mark(record)
-        await self.settle()
 
     async def collect(self, message: InputMessage) -> list[InputMessage]:
         """The messages to handle now: those skipped before message on its partition, then message itself.

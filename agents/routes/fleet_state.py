@@ -169,7 +169,7 @@ def install_fleet_state(app: faust.App, settings: Settings, store: SummaryStore)
     views = FleetViews(table)
     progress = bytes_table(app, INPUT_PROGRESS_TABLE, topics.partitions,
                            "Last input offset taken per topic/partition, for GapGuard.")
-    guard = GapGuard(set(schema_for), progress, kafka_client_options(settings))  # batches: collect() + mark()
+    guard = GapGuard(set(schema_for), progress, kafka_client_options(settings))
     ingest = FleetIngest(app, settings, views, dead_letters, guard)
 
     @app.agent(inputs, name="fleet-state")
