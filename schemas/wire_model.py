@@ -32,4 +32,5 @@ class WireModel(WireValue):
 
     def to_bytes(self) -> bytes:
         """The JSON bytes that go on the wire."""
-        return self.model_dump_json(exclude_none=False).encode()
+        # The serializer's bytes as they are: model_dump_json decodes them to str, and .encode() copied them back.
+        return self.__pydantic_serializer__.to_json(self)

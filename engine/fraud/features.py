@@ -14,7 +14,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -41,9 +41,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class TxView:
-    """What the features need of a transaction (schemas.Transaction and CSV rows both provide it)."""
+class TxView(NamedTuple):
+    """What the features need of a transaction (schemas.Transaction and CSV rows both provide it); a tuple,
+    as it is built once a payment on the stream."""
 
     transaction_id: str
     occurred_at: datetime
@@ -62,6 +62,14 @@ class CustomerHistory:
     # Running sums of the amounts in cents (exact integers, so any base will do): a window's spend is the
     # difference of two entries, O(1) whatever the history's length. Built on first use.
     _cents: list[int] | None = field(default=None, repr=False, compare=False)
+    # The payments' times alone: bisect on floats runs in C, with a key it calls Python for every probe.
+    _times: list[float] | None = field(default=None, repr=False, compare=False)
+
+    def times(self) -> list[float]:
+        """The epoch seconds of payments, in the same order."""
+        if self._times is None:
+            self._times = [at for at, _, _ in self.payments]
+        return self._times
 
     def cents_prefix(self) -> list[int]:
         """cents_prefix()[j] - cents_prefix()[i]: the amounts of payments[i:j] in cents."""
@@ -84,6 +92,8 @@ class CustomerHistory:
         entry = (at, amount, transaction_id)
         place = bisect.bisect_right(self.payments, entry)
         self.payments.insert(place, entry)
+        if self._times is not None:
+            self._times.insert(place, at)
         if self._cents is not None:
             added = cents(amount)
             self._cents.insert(place + 1, self._cents[place] + added)
@@ -94,6 +104,8 @@ class CustomerHistory:
         if self.payments[0][0] < horizon:
             expired = bisect.bisect_left(self.payments, (horizon,))
             del self.payments[:expired]
+            if self._times is not None:
+                del self._times[:expired]
             if self._cents is not None:
                 del self._cents[:expired]
             self._ids = None
@@ -126,11 +138,14 @@ class TerminalLabels:
 
     labels: list[tuple[float, bool]] = field(default_factory=list)  # (epoch s of the payment, fraud), sorted
     _frauds: list[int] | None = field(default=None, repr=False, compare=False)  # running fraud counts
+    _times: list[float] | None = field(default=None, repr=False, compare=False)  # labels' times, for C bisects
 
     def add(self, tx_time: datetime, fraud: bool) -> None:
         entry = (tx_time.timestamp(), fraud)
         place = bisect.bisect_right(self.labels, entry)
         self.labels.insert(place, entry)
+        if self._times is not None:
+            self._times.insert(place, entry[0])
         if self._frauds is not None:
             self._frauds.insert(place + 1, self._frauds[place] + fraud)
             for later in range(place + 2, len(self._frauds)):  # a label out of order: only those after it move
@@ -139,16 +154,29 @@ class TerminalLabels:
         if self.labels[0][0] < horizon:
             expired = bisect.bisect_left(self.labels, (horizon,))
             del self.labels[:expired]
+            if self._times is not None:
+                del self._times[:expired]
             if self._frauds is not None:
                 del self._frauds[:expired]
 
     def counts(self, now: float, seconds: float) -> tuple[int, int]:
         """(number labelled, number fraud) among labelled payments in [now - seconds, now], O(log n)."""
+        labelled, frauds = self.window_counts(now, (seconds,))
+        return labelled, frauds
+
+    def window_counts(self, now: float, windows: tuple[float, ...]) -> list[int]:
+        """counts(now, seconds) of each window, flattened: [labelled, fraud, labelled, fraud, ...]."""
         if self._frauds is None:
             self._frauds = [0, *itertools.accumulate(int(fraud) for _, fraud in self.labels)]
-        start = bisect.bisect_left(self.labels, now - seconds, key=_time)
-        end = bisect.bisect_right(self.labels, now, key=_time)
-        return end - start, self._frauds[end] - self._frauds[start]
+        if self._times is None:
+            self._times = [at for at, _ in self.labels]
+        times, frauds = self._times, self._frauds
+        end = bisect.bisect_right(times, now)
+        found = []
+        for seconds in windows:
+            start = bisect.bisect_left(times, now - seconds, 0, end)
+            found += [end - start, frauds[end] - frauds[start]]
+        return found
 
     def risk(self, at: datetime, window: timedelta) -> tuple[float, int]:
         """(share of fraud, number labelled) among labelled payments within `window` before `at`."""
@@ -178,19 +206,18 @@ class FeatureBatch:
         now = tx.occurred_at.timestamp()
         row = [tx.amount, now, math.nan, math.nan]  # amount, time, previous payment's time, terminal's last use
         if customer is not None and customer.payments:
-            payments, prefix = customer.payments, customer.cents_prefix()
+            times, prefix = customer.times(), customer.cents_prefix()
             # Payments are time-ordered: each window is a suffix of those up to now, found by bisection.
-            end = bisect.bisect_right(payments, now, key=_time)
+            end = bisect.bisect_right(times, now)
             if end:
-                row[2] = payments[end - 1][0]
+                row[2] = times[end - 1]
             for seconds in WINDOW_SECONDS.values():
-                start = bisect.bisect_left(payments, now - seconds, 0, end, key=_time)
+                start = bisect.bisect_left(times, now - seconds, 0, end)
                 row += [end - start, prefix[end] - prefix[start]]
             row[3] = customer.terminals.get(tx.terminal_id, math.nan)
         else:
             row += [0.0, 0.0] * len(WINDOW_SECONDS)
-        for seconds in TERMINAL_SECONDS:
-            row += terminal.counts(now, seconds) if terminal is not None else (0, 0)
+        row += terminal.window_counts(now, TERMINAL_SECONDS) if terminal is not None else [0, 0] * len(TERMINAL_SECONDS)
         self._raw.append(row)
 
     def matrix(self) -> npt.NDArray[np.float64]:
@@ -244,10 +271,6 @@ def compute_features(tx: TxView, customer: CustomerHistory | None, terminal: Ter
     batch = FeatureBatch()
     batch.take(tx, customer, terminal)
     return batch.rows()[0]
-
-
-def _time(entry: tuple[float, float, str] | tuple[float, bool]) -> float:
-    return entry[0]
 
 
 class FeatureBuilder:

@@ -180,3 +180,21 @@ def test_windowed_spend_stays_exact_with_late_payments_and_expiry() -> None:
         shown.append((compute_features(probe, history, None), reference_features(probe, history, None)))
         history.add(tx(n, minutes, amount=amount))
     assert all(got == want for got, want in shown), shown
+
+
+def test_time_indexes_follow_late_inserts_and_expiry() -> None:
+    """The C-bisected time lists of a customer and a terminal stay equal to their entries' times, in order."""
+    history, terminal = CustomerHistory(), TerminalLabels()
+    # Out of order, ties, and gaps past the 30-day memory; each index is built first, then kept in step.
+    for n, minutes in enumerate([0, 50, 20, 20, 60 * 24 * 31, 10, 60 * 24 * 31 - 5, 60 * 24 * 62, 60 * 24 * 40]):
+        history.add(tx(n, minutes, amount=1.0 + n))
+        terminal.add(T0 + timedelta(minutes=minutes), n % 3 == 0)
+        now = (T0 + timedelta(minutes=minutes)).timestamp()
+        assert history.times() == [at for at, _, _ in history.payments]
+        counted = terminal.window_counts(now, (3600.0, 86_400.0, 30 * 86_400.0))
+        brute = []
+        for seconds in (3600.0, 86_400.0, 30 * 86_400.0):
+            inside = [fraud for at, fraud in terminal.labels if now - seconds <= at <= now]
+            brute += [len(inside), sum(inside)]
+        assert counted == brute, (n, counted, brute)
+        assert terminal._times == [at for at, _ in terminal.labels]
