@@ -14,6 +14,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP, Message, TransportT
 from mode import Service, ServiceT
+from mode.utils.futures import maybe_async
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
 
@@ -72,10 +73,54 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return cast(Mapping[TP, int], await consumer.end_offsets(partitions))
 
 
+class _InLoopConsumerThread(_ConsumerThread):
+    """Faust's consumer "thread" run as a service on the worker's own event loop, without a thread.
+
+    With a thread, the fetcher's Python (request building, record parsing) and the agents took turns on the GIL:
+    after each socket call the event loop waited up to the 5 ms switch interval to get it back from the fetcher.
+    """
+
+    wait_for_shutdown = False  # no thread to set it
+
+    def __init__(self, *args: Any, loop: asyncio.AbstractEventLoop, **kwargs: Any) -> None:
+        super().__init__(*args, loop=loop, thread_loop=loop, **kwargs)
+        self._close_thread_loop_on_stop = False  # the worker's loop
+
+    async def start(self) -> None:
+        self._thread_started.set()
+        await self._default_start()
+        await self.on_thread_started()
+
+    async def stop(self) -> None:
+        if self._started.is_set():
+            await Service.stop(self)
+
+    async def on_stop(self) -> None:
+        await self.on_thread_stop()
+
+    async def _stop_children(self) -> None:
+        await self._default_stop_children()
+
+    async def _stop_futures(self) -> None:
+        await self._default_stop_futures()
+
+    async def _stop_exit_stacks(self) -> None:
+        await self._default_stop_exit_stacks()
+
+    def _stopped_set(self) -> None:
+        self._stopped.set()
+
+    async def call_thread(self, fun: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        return await maybe_async(fun(*args, **kwargs))
+
+
 class _Consumer(faust_aiokafka.Consumer):
     """Faust's consumer with its thread's fetch wait set, and a drain loop that delivers without a race per message."""
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        app = self.transport.app
+        if isinstance(app, EngineApp) and app.consumer_in_loop:
+            return _InLoopConsumerThread(self, loop=self.loop, beacon=self.beacon)
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:
@@ -209,8 +254,9 @@ class EngineApp(faust.App):
     """faust.App whose consumer holds fetches for Settings.kafka.fetch_max_wait_ms at most, and commits the
     offsets its GapGuards report for their inputs (`input_progress`, by topic)."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_wait_ms: int, consumer_in_loop: bool = False, **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms  # before Faust's own set-up, which may build the transport
+        self.consumer_in_loop = consumer_in_loop
         self.input_progress: dict[str, InputProgress] = {}
         super().__init__(*args, **kwargs)
 
@@ -253,4 +299,5 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=True,
         autodiscover=False,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
+        consumer_in_loop=settings.kafka.consumer_in_loop,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from mode import Service
 from mode.utils.locks import Event
 
 from agents.kafka import collector
-from agents.kafka.app import EngineApp, _Consumer, _ConsumerThread, _ProducerBuffer, create_app
+from agents.kafka.app import EngineApp, _Consumer, _ConsumerThread, _InLoopConsumerThread, _ProducerBuffer, create_app
 from agents.kafka.collector import FULL_COLLECTION_EVERY, CollectorRelief
 from engine.settings import SettingsError, load_settings_with
 
@@ -29,6 +30,25 @@ async def test_worker_consumer_holds_fetches_for_the_configured_wait(tmp_path: P
     consumer = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
     assert consumer._fetch_max_wait_ms == 25
     assert load_settings_with({}).kafka.fetch_max_wait_ms == 10  # the default
+
+
+async def test_the_consumer_runs_on_the_worker_loop_unless_told_otherwise(tmp_path: Path) -> None:
+    """By default Faust's consumer calls run on the worker's own loop and thread (no GIL hand-offs with a fetcher
+    thread); ENGINE_KAFKA__CONSUMER_IN_LOOP=false gives Faust's thread back."""
+    app = create_app(load_settings_with({"ENGINE_DATA_DIR": str(tmp_path)}))
+    in_loop = cast(Any, app.consumer)._thread
+    assert type(in_loop) is _InLoopConsumerThread
+    assert in_loop.thread_loop is in_loop.parent_loop is asyncio.get_running_loop()
+
+    async def where() -> tuple[int, asyncio.AbstractEventLoop]:
+        return threading.get_ident(), asyncio.get_running_loop()
+
+    assert await in_loop.call_thread(where) == (threading.get_ident(), asyncio.get_running_loop())
+    threaded = create_app(load_settings_with({"ENGINE_DATA_DIR": str(tmp_path / "threaded"),
+                                              "ENGINE_KAFKA__CONSUMER_IN_LOOP": "false"}))
+    thread = cast(Any, threaded.consumer)._thread
+    assert type(thread) is _ConsumerThread
+    assert thread.thread_loop is not thread.parent_loop
 
 
 async def test_a_guarded_input_commits_what_its_guard_reports_not_faust_acks(tmp_path: Path) -> None:
