@@ -259,6 +259,9 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
     latencies = [(watcher.seen[tx_id][1] - at) * 1000 for tx_id, at in sent_at.items()]
     # The score's Kafka timestamp is when the worker handed it to its producer: the worker's share of latency.
     in_worker = [watcher.seen[tx_id][2] - at * 1000 for tx_id, at in sent_at.items()]
+    # scored_at is when the worker began the payment's batch: before it, fetch and batching; after it, scoring.
+    to_batch = [(datetime.fromisoformat(watcher.seen[tx_id][0]["scored_at"]).timestamp() - at) * 1000
+                for tx_id, at in sent_at.items()]
     return {
         "data": "handbook days 21-27" if rows[-1].day >= FIRST_TEST_DAY else f"first {len(rows)} rows, last quarter",
         "test_transactions": len(test_scores),
@@ -270,6 +273,9 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
         "latency_max_ms": round(max(latencies), 2),
         "to_producer_p50_ms": round(percentile(in_worker, 0.5), 2),
         "to_producer_p99_ms": round(percentile(in_worker, 0.99), 2),
+        "to_batch_start_p50_ms": round(percentile(to_batch, 0.5), 2),
+        "to_batch_start_p99_ms": round(percentile(to_batch, 0.99), 2),
+        "mean_batch": round(len(test_scores) / max(len({s["scored_at"] for s in test_scores}), 1), 1),
         "offered_rate_tx_s": rate, "achieved_rate_tx_s": round(achieved, 1),
         "throughput_tx_s": round(throughput, 1), "raw_tx_s": round(raw_tx_s, 1),
         "throughput_ratio": round(throughput / raw_tx_s, 3),
