@@ -64,7 +64,7 @@ class KafkaSettings(_Section):
                                    "fetch while its partitions have nothing new (Faust's own value is 1,500).")
     # Faust's consumer runs in a thread of its own; the fetcher's Python then took turns on the GIL with the agents,
     # and after each socket call the event loop could wait out the 5 ms switch interval to get it back. On the
-    # worker's loop instead: fraud p50 at 1,000/s 36-38 ms against 46-60 ms, p99 120-123 ms against 157-283 ms.
+    # worker's loop instead: fraud p50 at 1,000/s 36-38 ms against 48-60 ms, p99 120-133 ms against 150-283 ms.
     consumer_in_loop: bool = Field(default=True, description="Run Faust's consumer on the worker's event loop "
                                    "(false: in a thread of its own, as Faust does).")
 
