@@ -170,13 +170,7 @@ class TerminalLabels:
             self._frauds = [0, *itertools.accumulate(int(fraud) for _, fraud in self.labels)]
         if self._times is None:
             self._times = [at for at, _ in self.labels]
-        times, frauds = self._times, self._frauds
-        end = bisect.bisect_right(times, now)
-        found = []
-        for seconds in windows:
-            start = bisect.bisect_left(times, now - seconds, 0, end)
-            found += [end - start, frauds[end] - frauds[start]]
-        return found
+        return window_sums(self._times, self._frauds, bisect.bisect_right(self._times, now), now, windows)
 
     def risk(self, at: datetime, window: timedelta) -> tuple[float, int]:
         """(share of fraud, number labelled) among labelled payments within `window` before `at`."""
@@ -184,9 +178,19 @@ class TerminalLabels:
         return (round(frauds / labelled, 4) if labelled else 0.0), labelled  # _rate of one, without arrays
 
 
-WINDOW_SECONDS = {name: window.total_seconds() for name, window in CUSTOMER_WINDOWS.items()}  # shortest first
+CUSTOMER_SECONDS = tuple(window.total_seconds() for window in CUSTOMER_WINDOWS.values())  # shortest first
 TERMINAL_FORGET_S = TERMINAL_FORGET.total_seconds()
 TERMINAL_SECONDS = tuple(window.total_seconds() for window in TERMINAL_WINDOWS.values())
+
+
+def window_sums(times: list[float], prefix: list[int], end: int, now: float, windows: tuple[float, ...]) -> list[int]:
+    """[count, sum, count, sum, ...] of the entries in [now - seconds, now] for each window: `times` sorted,
+    `prefix` their running sums (prefix[j] - prefix[i] sums entries i..j-1), `end` = bisect_right(times, now)."""
+    found = []
+    for seconds in windows:
+        start = bisect.bisect_left(times, now - seconds, 0, end)
+        found += [end - start, prefix[end] - prefix[start]]
+    return found
 
 
 class FeatureBatch:
@@ -211,23 +215,21 @@ class FeatureBatch:
             end = bisect.bisect_right(times, now)
             if end:
                 row[2] = times[end - 1]
-            for seconds in WINDOW_SECONDS.values():
-                start = bisect.bisect_left(times, now - seconds, 0, end)
-                row += [end - start, prefix[end] - prefix[start]]
+            row += window_sums(times, prefix, end, now, CUSTOMER_SECONDS)
             row[3] = customer.terminals.get(tx.terminal_id, math.nan)
         else:
-            row += [0.0, 0.0] * len(WINDOW_SECONDS)
+            row += [0.0, 0.0] * len(CUSTOMER_SECONDS)
         row += terminal.window_counts(now, TERMINAL_SECONDS) if terminal is not None else [0, 0] * len(TERMINAL_SECONDS)
         self._raw.append(row)
 
     def matrix(self) -> npt.NDArray[np.float64]:
         """(payments, features) in FEATURE_NAMES order."""
-        raw = np.array(self._raw, dtype=np.float64).reshape(len(self._raw), 4 + 2 * len(WINDOW_SECONDS)
+        raw = np.array(self._raw, dtype=np.float64).reshape(len(self._raw), 4 + 2 * len(CUSTOMER_SECONDS)
                                                              + 2 * len(TERMINAL_SECONDS))
         amount, now, previous, used = raw[:, 0], raw[:, 1], raw[:, 2], raw[:, 3]
-        windows = raw[:, 4:4 + 2 * len(WINDOW_SECONDS)]
+        windows = raw[:, 4:4 + 2 * len(CUSTOMER_SECONDS)]
         counts, spent = windows[:, 0::2], windows[:, 1::2] / 100  # cents -> amount, exactly rounded
-        terminal = raw[:, 4 + 2 * len(WINDOW_SECONDS):]
+        terminal = raw[:, 4 + 2 * len(CUSTOMER_SECONDS):]
         labelled, frauds = terminal[:, 0::2], terminal[:, 1::2]
         with np.errstate(divide="ignore", invalid="ignore"):
             mean_30d = np.where(counts[:, -1] > 0, spent[:, -1] / counts[:, -1], 0.0)
