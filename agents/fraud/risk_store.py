@@ -58,13 +58,10 @@ class RiskStore:
     def score_entries(self, scores: list[FraudScore]) -> dict[str, bytes]:
         """{key: JSON} of the newest score per customer and per terminal (later events win)."""
         latest: dict[str, bytes] = {}
-        scored_at: tuple[datetime, str] | None = None  # a batch's scores share one scoring time: format it once
         for s in scores:
-            if scored_at is None or scored_at[0] is not s.scored_at:
-                scored_at = (s.scored_at, s.scored_at.isoformat())
             entry = to_json({
                 "score": s.score, "alert": s.alert, "transaction_id": s.transaction_id,
-                "occurred_at": s.occurred_at.isoformat(), "scored_at": scored_at[1],
+                "occurred_at": s.occurred_at.isoformat(), "scored_at": s.scored_at.isoformat(),
                 "model_version": s.model_version, "reasons": [r.text for r in s.reasons[:3]],
             })
             latest[self.risk_key("customer", s.customer_id)] = entry
