@@ -254,7 +254,7 @@ class EngineApp(faust.App):
     """faust.App whose consumer holds fetches for Settings.kafka.fetch_max_wait_ms at most, and commits the
     offsets its GapGuards report for their inputs (`input_progress`, by topic)."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int, consumer_in_loop: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_wait_ms: int, consumer_in_loop: bool, **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms  # before Faust's own set-up, which may build the transport
         self.consumer_in_loop = consumer_in_loop
         self.input_progress: dict[str, InputProgress] = {}
