@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
+import signal
 
 import faust
 
@@ -56,5 +58,7 @@ def run_worker(settings: Settings) -> None:
     if created:
         logging.getLogger(__name__).info("created topics: %s", ", ".join(created))
     app = build_worker_app(settings)
+    # A hung worker can be asked where every thread is, even with its event loop blocked (SIGUSR1 needs the loop).
+    faulthandler.register(signal.SIGQUIT, all_threads=True)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()

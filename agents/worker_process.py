@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -55,9 +56,21 @@ class WorkerProcess:
             try:
                 self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
+                self._dump_stacks()
                 self.process.kill()
                 self.process.wait()
+                logging.getLogger(__name__).warning(
+                    "worker %d did not stop within %.0f s; killed. Its log ends:\n%s",
+                    self.process.pid, timeout_s, self.log_tail(2000))
         return self.process.returncode
+
+    def _dump_stacks(self) -> None:
+        """Ask a hung worker where it is: its asyncio tasks (SIGUSR1, needs the loop), then every thread (SIGQUIT)."""
+        assert self.process is not None
+        for sig in (signal.SIGUSR1, signal.SIGQUIT):
+            if self.process.poll() is None:
+                self.process.send_signal(sig)
+                time.sleep(2.0)
 
     def log_tail(self, lines: int = 60) -> str:
         try:
