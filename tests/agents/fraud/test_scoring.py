@@ -63,11 +63,14 @@ def history(customer: str, now: datetime, days: int = 8, terminal: str = "t1") -
                         terminal=terminal, amount=35.0 + i) for i in range(days)]
 
 
+@pytest.mark.parametrize("consumer_in_loop", ["false", "true"], ids=["faust-thread", "worker-loop"])
 def test_every_transaction_scored_with_reasons_and_alert_for_obvious_fraud(
-        tmp_path: Path, fraud_model: Path, start: Callable[[IsolatedEngine], WorkerProcess]) -> None:
-    """Each payment gets a score with reasons on fraud-scores; a 25x-usual amount alerts; Redis has the latest risk."""
-    engine = fraud_engine(tmp_path, fraud_model)
-    start(engine)
+        tmp_path: Path, fraud_model: Path, start: Callable[[IsolatedEngine], WorkerProcess],
+        consumer_in_loop: str) -> None:
+    """Each payment gets a score with reasons on fraud-scores; a 25x-usual amount alerts; Redis has the latest risk;
+    the same with the opt-in consumer on the worker's loop, which then stops cleanly on SIGTERM."""
+    engine = fraud_engine(tmp_path, fraud_model, ENGINE_KAFKA__CONSUMER_IN_LOOP=consumer_in_loop)
+    worker = start(engine)
     now = datetime.now(UTC)
     txs = [*history("c1", now), transaction("c1-big", now, customer="c1", amount=880.0)]
     send_transactions(engine, txs)
@@ -91,6 +94,7 @@ def test_every_transaction_scored_with_reasons_and_alert_for_obvious_fraud(
     assert terminal_last["transaction_id"] == "c1-big"
     metrics = httpx.get(f"http://127.0.0.1:{engine.settings.worker_web_port}/metrics").text
     assert "fraud_transactions_scored_total 9.0" in metrics and "fraud_alerts_total 1.0" in metrics
+    assert worker.stop(timeout_s=30) == 0  # a clean stop, on either consumer
 
 
 def test_late_label_raises_terminal_risk_for_later_payments(

@@ -32,10 +32,14 @@ async def test_worker_consumer_holds_fetches_for_the_configured_wait(tmp_path: P
     assert load_settings_with({}).kafka.fetch_max_wait_ms == 10  # the default
 
 
-async def test_the_consumer_runs_on_the_worker_loop_unless_told_otherwise(tmp_path: Path) -> None:
-    """By default Faust's consumer calls run on the worker's own loop and thread (no GIL hand-offs with a fetcher
-    thread); ENGINE_KAFKA__CONSUMER_IN_LOOP=false gives Faust's thread back."""
-    app = create_app(load_settings_with({"ENGINE_DATA_DIR": str(tmp_path)}))
+async def test_the_consumer_runs_in_faust_thread_unless_told_to_run_on_the_worker_loop(tmp_path: Path) -> None:
+    """By default Faust's consumer keeps its own thread and loop; ENGINE_KAFKA__CONSUMER_IN_LOOP=true runs its
+    calls on the worker's own loop and thread (no GIL hand-offs with a fetcher thread)."""
+    threaded = create_app(load_settings_with({"ENGINE_DATA_DIR": str(tmp_path / "threaded")}))
+    thread = cast(Any, threaded.consumer)._thread
+    assert type(thread) is _ConsumerThread
+    assert thread.thread_loop is not thread.parent_loop
+    app = create_app(load_settings_with({"ENGINE_DATA_DIR": str(tmp_path), "ENGINE_KAFKA__CONSUMER_IN_LOOP": "true"}))
     in_loop = cast(Any, app.consumer)._thread
     assert type(in_loop) is _InLoopConsumerThread
     assert in_loop.thread_loop is in_loop.parent_loop is asyncio.get_running_loop()
@@ -44,11 +48,6 @@ async def test_the_consumer_runs_on_the_worker_loop_unless_told_otherwise(tmp_pa
         return threading.get_ident(), asyncio.get_running_loop()
 
     assert await in_loop.call_thread(where) == (threading.get_ident(), asyncio.get_running_loop())
-    threaded = create_app(load_settings_with({"ENGINE_DATA_DIR": str(tmp_path / "threaded"),
-                                              "ENGINE_KAFKA__CONSUMER_IN_LOOP": "false"}))
-    thread = cast(Any, threaded.consumer)._thread
-    assert type(thread) is _ConsumerThread
-    assert thread.thread_loop is not thread.parent_loop
 
 
 async def test_a_guarded_input_commits_what_its_guard_reports_not_faust_acks(tmp_path: Path) -> None:
