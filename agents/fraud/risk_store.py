@@ -9,6 +9,7 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 from pydantic_core import from_json, to_json
 
+from agents.redis_client import open_redis
 from engine.fraud.risk_assessor import BlockLists
 from schemas import FraudScore
 
@@ -34,7 +35,7 @@ class RiskStore:
     (JSON of its latest score); block lists are the sets {prefix}:fraud:blocklist:customer / :terminal."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis: aioredis.Redis = aioredis.from_url(url, decode_responses=True)
+        self._redis: aioredis.Redis = open_redis(url)
         self._prefix = prefix
 
     def risk_key(self, kind: BlockKind, entity_id: str) -> str:

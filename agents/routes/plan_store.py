@@ -6,6 +6,7 @@ import json
 
 import redis.asyncio as aioredis
 
+from agents.redis_client import open_redis
 from engine.routes.plan import Plan
 from schemas import RoutePlan
 
@@ -14,7 +15,7 @@ class PlanStore:
     """Keys: {prefix}:fleet:{id}:plan (RoutePlan JSON) and {prefix}:fleet:{id}:vehicle:{vid}:next (JSON list)."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis: aioredis.Redis = aioredis.from_url(url, decode_responses=True)
+        self._redis: aioredis.Redis = open_redis(url)
         self._prefix = prefix
 
     def plan_key(self, fleet_id: str) -> str:

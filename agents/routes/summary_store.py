@@ -7,6 +7,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from agents.redis_client import open_redis
 from engine.routes.state import FleetSummary
 
 
@@ -14,7 +15,7 @@ class SummaryStore:
     """Per-fleet summaries in Redis hashes: {prefix}:fleet:{id}:summary, and the set {prefix}:fleets."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis: aioredis.Redis = aioredis.from_url(url, decode_responses=True)
+        self._redis: aioredis.Redis = open_redis(url)
         self._prefix = prefix
 
     def summary_key(self, fleet_id: str) -> str:
