@@ -60,7 +60,7 @@ class WorkerProcess:
                 self.process.kill()
                 self.process.wait()
                 logging.getLogger(__name__).warning(
-                    "worker %d did not stop within %.0f s; killed. Its log ends:\n%s",
+                    "worker %d did not stop within %g s; killed. Its log ends:\n%s",
                     self.process.pid, timeout_s, self.log_tail(2000))
         return self.process.returncode
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis
 
+from agents.redis_client import REDIS_TIMEOUT_S
 from engine.llm.answer_cache import completion_from_json, completion_to_json
 from engine.llm.language_model import Completion
 
@@ -12,7 +13,7 @@ class RedisAnswerCache:
     """Keys {prefix}:llm-answer:{hash} (JSON, with a TTL); a blocking client, as LLM calls run in threads."""
 
     def __init__(self, url: str, prefix: str, ttl_s: int) -> None:
-        self._redis = redis.Redis.from_url(url, socket_timeout=2.0)
+        self._redis = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S)
         self._prefix = prefix
         self.ttl_s = ttl_s
 

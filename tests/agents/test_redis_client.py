@@ -44,3 +44,4 @@ async def test_the_fraud_block_list_read_fails_instead_of_holding_the_scoring_ag
     store = RiskStore(silent_redis, "test")
     with pytest.raises(redis.exceptions.RedisError):
         await asyncio.wait_for(store.block_lists(), timeout=REDIS_TIMEOUT_S * 5)
+    await store.close()
