@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,15 +98,37 @@ def faust_baseline(settings: Settings, topic: str, count: int, label: str = "fau
     result = LOG_DIR / f"{settings.app_id}-{label}.json"
     result.unlink(missing_ok=True)  # a run that writes nothing must not read an older run's figure
     log_path = LOG_DIR / f"{settings.app_id}-{label}.log"
-    env = {**os.environ, "BASELINE_TOPIC": topic, "BASELINE_COUNT": str(count),
-           "BASELINE_RESULT": str(result), "BASELINE_BROKER": settings.kafka.faust_broker,
-           "BASELINE_WEB_PORT": str(free_port())}
     with log_path.open("wb") as log:
-        subprocess.run([sys.executable, "-m", "benchmarks.faust_baseline", "worker", "-l", "warn"], env=env,
-                       cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=1800, check=False)
+        subprocess.run(_faust_copy_command(), env=_faust_copy_env(settings, topic, count, result), cwd=PROJECT_ROOT,
+                       stdout=log, stderr=subprocess.STDOUT, timeout=1800, check=False)
     if not result.is_file():
         raise RuntimeError(f"the Faust baseline wrote no result; see {log_path}")
     return float(json.loads(result.read_text())["tx_s"])
+
+
+@contextlib.contextmanager
+def faust_copy_running(settings: Settings, topic: str, label: str = "faust-copy") -> Iterator[Path]:
+    """The same bare Faust agent copying `topic` to `topic`-faust-copy until the block ends; yields its log."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"{settings.app_id}-{label}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(_faust_copy_command(), env=_faust_copy_env(settings, topic, 0, None),
+                                   cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield log_path
+        finally:
+            process.kill()  # a baseline: nothing of it is kept but what the caller measured
+            process.wait(timeout=30)
+
+
+def _faust_copy_command() -> list[str]:
+    return [sys.executable, "-m", "benchmarks.faust_baseline", "worker", "-l", "warn"]
+
+
+def _faust_copy_env(settings: Settings, topic: str, count: int, result: Path | None) -> dict[str, str]:
+    return {**os.environ, "BASELINE_TOPIC": topic, "BASELINE_COUNT": str(count),
+            "BASELINE_RESULT": str(result or os.devnull), "BASELINE_BROKER": settings.kafka.faust_broker,
+            "BASELINE_WEB_PORT": str(free_port())}
 
 
 async def delete_topics_named(settings: Settings, prefix: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 Run by `engine bench fraud` as `python -m benchmarks.faust_baseline worker` with the topic,
 the message count and a result file in the environment; it writes messages per second there and exits.
+With a count of 0 it copies until it is killed: the bench then times each message from its produce to its
+copy being readable (the latency any Faust agent has on this machine at that rate).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ async def copy(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         for event in events:
             await app.producer.send(f"{TOPIC}-faust-copy", event.message.key, event.message.value, None, None, None)
         seen += len(events)
-        if seen >= COUNT:
+        if COUNT and seen >= COUNT:
             await app.producer.flush()
             RESULT.write_text(json.dumps({"messages": seen, "tx_s": seen / (time.perf_counter() - started)}))
             os._exit(0)  # the measurement is written; skip Faust's slow shutdown

@@ -4,7 +4,10 @@ Phases, one run, one broker:
 1. warm-up: days 0-20 and the labels that arrived by day 21 are put on the topics before the worker starts;
    the worker drains them (customer histories, terminal labels) -> `throughput_tx_s` from the score
    timestamps. A bare aiokafka consume-and-produce loop over the same transactions -> `raw_tx_s`, and a
-   bare Faust agent doing the same -> `faust_baseline_tx_s` (what any Faust agent can reach here).
+   bare Faust agent doing the same -> `faust_baseline_tx_s` (what any Faust agent can reach here). The same
+   agent then copies the first LATENCY_BASELINE_S seconds of the measured payments, paced at `--rate` with their
+   labels produced meanwhile -> `faust_baseline_latency_*` (produce to copy readable: the floor any Faust
+   agent has on this machine at that rate).
 2. measured: days 21-27 at `--rate` tx/s with the labels arriving meanwhile -> latency from produce to
    the score being readable on `fraud-scores` (and `to_producer_*`: to the score's Kafka timestamp, when
    the worker handed it to its producer), and the detection metrics of those scores (model and the
@@ -26,12 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 from rich.console import Console
 
 from agents.kafka.topics import ensure_topics, kafka_client_options
 from agents.worker_process import WorkerProcess
-from benchmarks.environment import bench_environment, create_topic, faust_baseline, free_port, percentile
+from benchmarks.environment import (
+    bench_environment,
+    create_topic,
+    faust_baseline,
+    faust_copy_running,
+    free_port,
+    percentile,
+)
 from devstack.stack import LOG_DIR
 from engine.fraud.detection_metrics import detection_metrics
 from engine.fraud.handbook import LABEL_DELAY, LabelledTx, read_handbook
@@ -41,6 +51,8 @@ from engine.settings import Settings
 from schemas import FraudLabel, Transaction
 
 FIRST_TEST_DAY = TRAIN_DAYS + GAP_DAYS
+# Seconds of the measured payments the bare Faust agent copies for its latency (~20,000 at 1,000/s: 200 past p99).
+LATENCY_BASELINE_S = 20.0
 
 
 def _transaction(row: LabelledTx) -> Transaction:
@@ -64,10 +76,11 @@ def _events(rows: list[LabelledTx]) -> list[tuple[datetime, int, str, bytes, byt
 
 
 class ScoreWatcher:
-    """Reads fraud-scores from the start; records when each score became readable here."""
+    """Reads fraud-scores (or `topic`) from the start; records when each record's transaction id became readable."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, topic: str | None = None) -> None:
         self.settings = settings
+        self.topic = topic or settings.topics.fraud_scores
         self.seen: dict[str, tuple[dict[str, Any], float, int]] = {}  # id -> (score, seen at, Kafka timestamp ms)
         self._task: asyncio.Task[None] | None = None
 
@@ -75,8 +88,7 @@ class ScoreWatcher:
         consumer = AIOKafkaConsumer(**kafka_client_options(self.settings), group_id=None, enable_auto_commit=False,
                                     fetch_max_wait_ms=5)
         await consumer.start()
-        topic = self.settings.topics.fraud_scores
-        parts = [TopicPartition(topic, p) for p in range(self.settings.topics.partitions)]
+        parts = [TopicPartition(self.topic, p) for p in range(self.settings.topics.partitions)]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
 
@@ -146,14 +158,17 @@ async def _raw_loop(settings: Settings, count: int, scratch: str) -> float:
 
 
 async def _paced(settings: Settings, events: list[tuple[datetime, int, str, bytes, bytes]], rate: float,
-                 sent_at: dict[str, float], watcher: ScoreWatcher, scored_before: int) -> float:
+                 sent_at: dict[str, float], watcher: ScoreWatcher, scored_before: int,
+                 topics: tuple[str, str] | None = None) -> float:
     """Payments at `rate` per second (returns the rate achieved); each label once every payment before it in
     event time is scored.
 
     Labels are consumed by their own reader and never queue behind payments: released early, a label
     reaches payments that, in event time, happened before it arrived (a future leak that inflated PR-AUC
-    from 0.52 to 0.58 in an overloaded run), so they wait for the scores to catch up instead.
+    from 0.52 to 0.58 in an overloaded run), so they wait for the scores to catch up instead. `topics`:
+    (payments, labels), the engine's own unless given.
     """
+    payments_topic, labels_topic = topics or (settings.topics.transactions, settings.topics.fraud_labels)
     producer = AIOKafkaProducer(**kafka_client_options(settings), acks=1, linger_ms=0)
     await producer.start()
     payments = [(key, value) for _, _, kind, key, value in events if kind == "tx"]
@@ -171,19 +186,70 @@ async def _paced(settings: Settings, events: list[tuple[datetime, int, str, byte
             if delay > 0:
                 await asyncio.sleep(delay)
             sent_at[from_json(value)["transaction_id"]] = time.time()
-            await producer.send(settings.topics.transactions, value, key=key)
+            await producer.send(payments_topic, value, key=key)
         return len(payments) / (time.perf_counter() - started)
 
     async def send_labels() -> None:
         for payments_before, key, value in labels:
             while len(watcher.seen) < scored_before + payments_before:
                 await asyncio.sleep(0.01)
-            await producer.send(settings.topics.fraud_labels, value, key=key)
+            await producer.send(labels_topic, value, key=key)
 
     try:
         achieved, _ = await asyncio.gather(send_payments(), send_labels())
         await producer.flush()
         return achieved
+    finally:
+        await producer.stop()
+
+
+async def _faust_latency(settings: Settings, measured: list[tuple[datetime, int, str, bytes, bytes]], rate: float,
+                         console: Console) -> dict[str, Any]:
+    """Produce -> copy readable through the bare Faust agent for the first LATENCY_BASELINE_S s of `measured`."""
+    source, labels = (f"{settings.topics.transactions}-latency", f"{settings.topics.fraud_labels}-latency")
+    for name in (source, f"{source}-faust-copy", labels):
+        await create_topic(settings, name)
+    wanted, events = int(rate * LATENCY_BASELINE_S), []
+    for event in measured:
+        if event[2] == "tx":
+            if wanted == 0:
+                break
+            wanted -= 1
+        events.append(event)
+    payments = sum(1 for e in events if e[2] == "tx")
+    watcher = ScoreWatcher(settings, f"{source}-faust-copy")
+    await watcher.start()
+    try:
+        with faust_copy_running(settings, source):
+            probes = await _until_copying(settings, source, watcher)
+            console.print(f"bare Faust agent latency: {payments} payments at {rate:.0f} tx/s, labels arriving")
+            sent_at: dict[str, float] = {}
+            with _no_collections():
+                await _paced(settings, events, rate, sent_at, watcher, probes, (source, labels))
+                await watcher.wait_for(probes + payments, timeout_s=600)
+    finally:
+        await watcher.stop()
+    latencies = [(watcher.seen[tx_id][1] - at) * 1000 for tx_id, at in sent_at.items()]
+    return {"faust_baseline_latency_payments": payments,
+            "faust_baseline_latency_p50_ms": round(percentile(latencies, 0.5), 2),
+            "faust_baseline_latency_p99_ms": round(percentile(latencies, 0.99), 2),
+            "faust_baseline_latency_max_ms": round(max(latencies), 2)}
+
+
+async def _until_copying(settings: Settings, topic: str, watcher: ScoreWatcher, timeout_s: float = 180.0) -> int:
+    """Probe records into `topic` every half second until the copy agent (just started) copies one; returns
+    how many were sent (each is copied once, so they count towards what the watcher will see)."""
+    producer = AIOKafkaProducer(**kafka_client_options(settings), acks=1, linger_ms=0)
+    await producer.start()
+    deadline, sent = time.monotonic() + timeout_s, 0
+    try:
+        while not watcher.seen:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the bare Faust agent copied none of {sent} probes in {timeout_s:.0f} s")
+            await producer.send_and_wait(topic, to_json({"transaction_id": f"probe-{sent}"}), key=b"probe")
+            sent += 1
+            await asyncio.sleep(0.5)
+        return sent
     finally:
         await producer.stop()
 
@@ -232,6 +298,9 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
     console.print(f"bare aiokafka consume-and-produce: {raw_tx_s:.0f} msg/s")
     faust_tx_s = await asyncio.to_thread(faust_baseline, settings, settings.topics.transactions, warm_tx)
     console.print(f"bare Faust agent consume-and-produce: {faust_tx_s:.0f} msg/s")
+    faust_latency = await _faust_latency(settings, measured, rate, console)
+    console.print(f"bare Faust agent latency p50 / p99: {faust_latency['faust_baseline_latency_p50_ms']:.1f} / "
+                  f"{faust_latency['faust_baseline_latency_p99_ms']:.1f} ms")
     watcher = ScoreWatcher(settings)
     await watcher.start()
     # Extra workers join the same consumer group (the partitions are split); each has its own port and folder.
@@ -280,6 +349,7 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
         "throughput_tx_s": round(throughput, 1), "raw_tx_s": round(raw_tx_s, 1),
         "throughput_ratio": round(throughput / raw_tx_s, 3),
         "faust_baseline_tx_s": round(faust_tx_s, 1), "ratio_to_faust_baseline": round(throughput / faust_tx_s, 3),
+        **faust_latency,
         "model_version": test_scores[0]["model_version"] if test_scores else None,
         "workers": workers, "machine": f"{os.cpu_count()} CPUs",
     }
@@ -299,6 +369,7 @@ def run_fraud_bench(*, data: Path, model: Path, rate: float, out: Path | None, l
         summary = asyncio.run(_run(settings, env, rows, rate, console, workers))
     finally:
         bench.delete_topics(console)
+    summary["run_id"] = bench.run_id  # names its topics, logs and Redis keys
     # The same test days scored offline by `fraud train`: the stream must match them.
     offline = json.loads((model_folder(model) / "metadata.json").read_text()).get("metrics", {})
     if "pr_auc" in offline and summary.get("pr_auc") is not None:
