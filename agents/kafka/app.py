@@ -50,14 +50,17 @@ InputProgress = Callable[[int], int | None]  # partition -> the offset to commit
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread, holding fetches for the app's fetch_max_wait_ms instead of a fixed 1,500 ms."""
+    """Faust's consumer thread, holding fetches for the app's fetch_max_wait_ms (and fetch_min_bytes) instead of a
+    fixed 1,500 ms."""
 
     def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        if not hasattr(consumer, "_fetch_max_wait_ms"):  # read by AIOKafkaConsumer.start() (aiokafka 0.14)
-            raise RuntimeError("this aiokafka keeps no _fetch_max_wait_ms; the fetch wait cannot be set")
+        for kept in ("_fetch_max_wait_ms", "_fetch_min_bytes"):  # read by AIOKafkaConsumer.start() (aiokafka 0.14)
+            if not hasattr(consumer, kept):
+                raise RuntimeError(f"this aiokafka keeps no {kept}; the fetch wait cannot be set")
         if isinstance(self.app, EngineApp):
             consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms
+            consumer._fetch_min_bytes = self.app.fetch_min_bytes
         return consumer
 
     async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
@@ -254,8 +257,10 @@ class EngineApp(faust.App):
     """faust.App whose consumer holds fetches for Settings.kafka.fetch_max_wait_ms at most, and commits the
     offsets its GapGuards report for their inputs (`input_progress`, by topic)."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int, consumer_in_loop: bool, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_wait_ms: int, consumer_in_loop: bool, fetch_min_bytes: int = 1,
+                 **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms  # before Faust's own set-up, which may build the transport
+        self.fetch_min_bytes = fetch_min_bytes
         self.consumer_in_loop = consumer_in_loop
         self.input_progress: dict[str, InputProgress] = {}
         super().__init__(*args, **kwargs)
@@ -299,5 +304,6 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=True,
         autodiscover=False,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
+        fetch_min_bytes=settings.kafka.fetch_min_bytes,
         consumer_in_loop=settings.kafka.consumer_in_loop,
     )

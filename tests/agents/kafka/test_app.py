@@ -22,14 +22,17 @@ from agents.kafka.collector import FULL_COLLECTION_EVERY, CollectorRelief
 from engine.settings import SettingsError, load_settings_with
 
 
-async def test_worker_consumer_holds_fetches_for_the_configured_wait(tmp_path: Path) -> None:
-    """The aiokafka consumer Faust builds for the worker gets fetch_max_wait_ms from Settings, not Faust's 1,500."""
-    settings = load_settings_with({"ENGINE_KAFKA__FETCH_MAX_WAIT_MS": "25", "ENGINE_DATA_DIR": str(tmp_path)})
+async def test_worker_consumer_holds_fetches_for_the_configured_wait_and_size(tmp_path: Path) -> None:
+    """The aiokafka consumer Faust builds for the worker gets fetch_max_wait_ms (not Faust's 1,500) and
+    fetch_min_bytes (not aiokafka's 1) from Settings; the defaults hold a fetch 10 ms or until 16 KiB."""
+    settings = load_settings_with({"ENGINE_KAFKA__FETCH_MAX_WAIT_MS": "25", "ENGINE_KAFKA__FETCH_MIN_BYTES": "4096",
+                                   "ENGINE_DATA_DIR": str(tmp_path)})
     app = create_app(settings)
     assert isinstance(app, EngineApp)
     consumer = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
-    assert consumer._fetch_max_wait_ms == 25
-    assert load_settings_with({}).kafka.fetch_max_wait_ms == 10  # the default
+    assert (consumer._fetch_max_wait_ms, consumer._fetch_min_bytes) == (25, 4096)
+    defaults = load_settings_with({}).kafka
+    assert (defaults.fetch_max_wait_ms, defaults.fetch_min_bytes) == (10, 16_384)
 
 
 async def test_the_consumer_runs_in_faust_thread_unless_told_to_run_on_the_worker_loop(tmp_path: Path) -> None:
@@ -103,11 +106,15 @@ async def test_changelog_ends_come_from_the_broker_not_the_fetch_cache() -> None
     assert await _Thread()._highwaters([tp]) == {tp: 503}  # type: ignore[arg-type]
 
 
-def test_a_fetch_wait_out_of_range_is_refused() -> None:
-    """0 ms would make an idle worker spin on the broker; more than Faust's 1,500 ms is never wanted."""
+def test_a_fetch_wait_or_size_out_of_range_is_refused() -> None:
+    """0 ms would make an idle worker spin on the broker; more than Faust's 1,500 ms is never wanted; a fetch
+    size under 1 byte or over a 1 MiB produce batch means nothing."""
     for wrong in ("0", "1501", "soon"):
         with pytest.raises(SettingsError, match="ENGINE_KAFKA__FETCH_MAX_WAIT_MS"):
             load_settings_with({"ENGINE_KAFKA__FETCH_MAX_WAIT_MS": wrong})
+    for wrong in ("0", "1048577", "big"):
+        with pytest.raises(SettingsError, match="ENGINE_KAFKA__FETCH_MIN_BYTES"):
+            load_settings_with({"ENGINE_KAFKA__FETCH_MIN_BYTES": wrong})
 
 
 class _Flow(Service):
