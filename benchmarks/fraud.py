@@ -209,7 +209,7 @@ async def _faust_latency(settings: Settings, measured: list[tuple[datetime, int,
     source, labels = (f"{settings.topics.transactions}-latency", f"{settings.topics.fraud_labels}-latency")
     for name in (source, f"{source}-faust-copy", labels):
         await create_topic(settings, name)
-    wanted, events = int(rate * LATENCY_BASELINE_S), []
+    wanted, events = max(1, int(rate * LATENCY_BASELINE_S)), []
     for event in measured:
         if event[2] == "tx":
             if wanted == 0:
