@@ -57,7 +57,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         for kept in ("_fetch_max_wait_ms", "_fetch_min_bytes"):  # read by AIOKafkaConsumer.start() (aiokafka 0.14)
             if not hasattr(consumer, kept):
-                raise RuntimeError(f"this aiokafka keeps no {kept}; the fetch wait cannot be set")
+                raise RuntimeError(f"this aiokafka keeps no {kept}; the fetch wait and size cannot be set")
         if isinstance(self.app, EngineApp):
             consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms
             consumer._fetch_min_bytes = self.app.fetch_min_bytes
@@ -254,8 +254,9 @@ class _StreamFlowControl(FlowControlEvent):
 
 
 class EngineApp(faust.App):
-    """faust.App whose consumer holds fetches for Settings.kafka.fetch_max_wait_ms at most, and commits the
-    offsets its GapGuards report for their inputs (`input_progress`, by topic)."""
+    """faust.App whose consumer holds fetches for Settings.kafka.fetch_max_wait_ms at most (or until
+    fetch_min_bytes have arrived), and commits the offsets its GapGuards report for their inputs
+    (`input_progress`, by topic)."""
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int, consumer_in_loop: bool, fetch_min_bytes: int = 1,
                  **kwargs: Any) -> None:
