@@ -209,14 +209,13 @@ async def _faust_latency(settings: Settings, measured: list[tuple[datetime, int,
     source, labels = (f"{settings.topics.transactions}-latency", f"{settings.topics.fraud_labels}-latency")
     for name in (source, f"{source}-faust-copy", labels):
         await create_topic(settings, name)
-    wanted, events = max(1, int(rate * LATENCY_BASELINE_S)), []
+    limit, payments, events = max(1, int(rate * LATENCY_BASELINE_S)), 0, []
     for event in measured:
         if event[2] == "tx":
-            if wanted == 0:
+            if payments == limit:
                 break
-            wanted -= 1
+            payments += 1
         events.append(event)
-    payments = sum(1 for e in events if e[2] == "tx")
     watcher = ScoreWatcher(settings, f"{source}-faust-copy")
     await watcher.start()
     try:

@@ -258,7 +258,7 @@ class EngineApp(faust.App):
     fetch_min_bytes have arrived), and commits the offsets its GapGuards report for their inputs
     (`input_progress`, by topic)."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int, consumer_in_loop: bool, fetch_min_bytes: int = 1,
+    def __init__(self, *args: Any, fetch_max_wait_ms: int, fetch_min_bytes: int, consumer_in_loop: bool,
                  **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms  # before Faust's own set-up, which may build the transport
         self.fetch_min_bytes = fetch_min_bytes
