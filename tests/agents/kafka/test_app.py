@@ -18,7 +18,7 @@ from mode.utils.locks import Event
 
 from agents.kafka import collector
 from agents.kafka.app import EngineApp, _Consumer, _ConsumerThread, _InLoopConsumerThread, _ProducerBuffer, create_app
-from agents.kafka.collector import FULL_COLLECTION_EVERY, CollectorRelief
+from agents.kafka.collector import FULL_COLLECTION_EVERY, YOUNG_COLLECTION_EVERY, CollectorRelief
 from engine.settings import SettingsError, load_settings_with
 
 
@@ -208,12 +208,13 @@ def tracked_ids() -> set[int]:
 
 
 def test_long_lived_state_is_left_out_of_collections(relief: CollectorRelief) -> None:
-    """Objects alive at start are tracked by no generation; full collections come 10x rarer."""
+    """Objects alive at start are tracked by no generation; full collections come 10x rarer, young ones ~14x."""
     state = [[index] for index in range(10_000)]  # lists are containers the collector would walk
     relief.start()
     assert gc.get_freeze_count() >= len(state)
     tracked = tracked_ids()
     assert not any(id(item) in tracked for item in state)
+    assert gc.get_threshold()[0] == YOUNG_COLLECTION_EVERY
     assert gc.get_threshold()[2] == FULL_COLLECTION_EVERY
 
 
