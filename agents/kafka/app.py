@@ -19,6 +19,7 @@ from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
 
 from agents.kafka.eager import start_eagerly
+from agents.kafka.lean_monitor import LeanMonitor
 from engine.settings import Settings
 
 
@@ -303,6 +304,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.kafka.session_timeout_s,
         broker_heartbeat_interval=settings.kafka.heartbeat_interval_s,
         stream_wait_empty=True,
+        Monitor=LeanMonitor,  # Faust's stats page is not served: its per-message bookkeeping is skipped
         autodiscover=False,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         fetch_min_bytes=settings.kafka.fetch_min_bytes,
