@@ -59,14 +59,21 @@ class RiskStore:
     def score_entries(self, scores: list[FraudScore]) -> dict[str, bytes]:
         """{key: JSON} of the newest score per customer and per terminal (later events win)."""
         latest: dict[str, bytes] = {}
-        for s in scores:
+        scored_at: dict[datetime, str] = {}  # a batch shares one scoring time: written out once
+        for s in reversed(scores):  # newest first: an older score of a customer and terminal both seen is skipped
+            customer, terminal = self.risk_key("customer", s.customer_id), self.last_score_key(s.terminal_id)
+            if customer in latest and terminal in latest:
+                continue
+            at = scored_at.get(s.scored_at)
+            if at is None:
+                at = scored_at[s.scored_at] = s.scored_at.isoformat()
             entry = to_json({
                 "score": s.score, "alert": s.alert, "transaction_id": s.transaction_id,
-                "occurred_at": s.occurred_at.isoformat(), "scored_at": s.scored_at.isoformat(),
+                "occurred_at": s.occurred_at.isoformat(), "scored_at": at,
                 "model_version": s.model_version, "reasons": [r.text for r in s.reasons[:3]],
             })
-            latest[self.risk_key("customer", s.customer_id)] = entry
-            latest[self.last_score_key(s.terminal_id)] = entry
+            latest.setdefault(customer, entry)
+            latest.setdefault(terminal, entry)
         return latest
 
     async def customer_risk(self, customer_id: str) -> dict[str, Any] | None:

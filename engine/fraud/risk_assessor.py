@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import TypeAdapter
 
 from engine.fraud.features import TxView
 from engine.fraud.rules import RULES, rule_hits, score_of_hits
@@ -15,6 +17,7 @@ from schemas import FraudScore, ScoreReason
 
 # Alerts list the rules they trip; the reasons are frozen values, so one of each serves every alert.
 RULE_REASONS = {code: ScoreReason(code=f"rule_{code}", text=text, weight=0.0) for code, text, _ in RULES}
+SCORES = TypeAdapter(list[FraudScore])
 TEXT_LIMIT: int = next(m.max_length for m in ScoreReason.model_fields["text"].metadata if hasattr(m, "max_length"))
 
 
@@ -41,11 +44,14 @@ class RiskAssessor:
         """One FraudScore per (transaction, features), in order; `at` is the scoring time (an input);
         `matrix`: the same features as FeatureBatch.matrix() gives them, to skip rebuilding the array."""
         explained = self.scorer.explain_many([features for _, features in batch], top=self.top_reasons, matrix=matrix)
-        return [self._score(tx, features, model_score, reasons, blocked, at)
-                for (tx, features), (model_score, reasons) in zip(batch, explained, strict=True)]
+        # One pass of pydantic-core over the whole batch: 6.0 µs a score, 8.8 µs one call per score.
+        fields = [self._fields(tx, features, model_score, reasons, blocked, at)
+                  for (tx, features), (model_score, reasons) in zip(batch, explained, strict=True)]
+        return SCORES.validate_python(fields, from_attributes=True)
 
-    def _score(self, tx: TxView, features: dict[str, float], model_score: float, model_reasons: list[Reason],
-               blocked: BlockLists, at: datetime) -> FraudScore:
+    def _fields(self, tx: TxView, features: dict[str, float], model_score: float, model_reasons: list[Reason],
+                blocked: BlockLists, at: datetime) -> dict[str, Any]:
+        """A FraudScore's fields, not yet validated."""
         hard: list[ScoreReason] = []
         if tx.customer_id in blocked.customers:
             hard.append(ScoreReason(code="blocked_customer", text="customer is on the block list", weight=1.0))
@@ -56,17 +62,18 @@ class RiskAssessor:
                                     text=f"amount {tx.amount:.2f} is above the hard limit {self.max_amount:.2f}"))
         model_score = min(max(model_score, 0.0), 1.0)
         score = 1.0 if hard else model_score
-        # Plain dicts, validated with the score in one pass of pydantic-core: 6 µs a score, where building
-        # each ScoreReason first (model_construct, in Python) cost 11 µs. Texts are cut to the schema's limit.
-        reasons: list[ScoreReason | dict[str, str | float]] = [*hard]
-        reasons += [{"code": r.code, "text": r.text[:TEXT_LIMIT], "weight": r.weight} for r in model_reasons]
+        # The Reason tuples themselves, read by attribute as the score is validated in one pass of pydantic-core:
+        # 6.3 µs a score, 7.8 µs when each was first copied into a dict, 11 µs building each ScoreReason first
+        # (model_construct, in Python). Texts are cut to the schema's limit.
+        reasons: list[ScoreReason | Reason] = [*hard]
+        reasons += [r if len(r.text) <= TEXT_LIMIT else r._replace(text=r.text[:TEXT_LIMIT]) for r in model_reasons]
         hits = rule_hits(features)
         if score >= self.alert_threshold:
             # Rules an analyst knows by heart make an alert easier to act on; they add no weight.
             reasons += [RULE_REASONS[code] for code in hits]
-        return FraudScore.model_validate({
+        return {
             "transaction_id": tx.transaction_id, "customer_id": tx.customer_id, "terminal_id": tx.terminal_id,
             "occurred_at": tx.occurred_at, "score": round(score, 6), "alert": score >= self.alert_threshold,
             "reasons": reasons[:10], "model_version": self.scorer.version, "scored_at": at,
             "model_score": round(model_score, 6), "rules_score": score_of_hits(hits), "features": features,
-        })
+        }

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from engine.fraud.features import FeatureBuilder, TxView
-from engine.fraud.risk_assessor import BlockLists, RiskAssessor
-from engine.fraud.scorer import FraudScorer
+from engine.fraud.risk_assessor import TEXT_LIMIT, BlockLists, RiskAssessor
+from engine.fraud.scorer import FraudScorer, Reason
 from schemas import FraudScore
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -63,3 +63,14 @@ def test_batch_scores_match_single_scores(assessor: RiskAssessor) -> None:
     together = assessor.assess(batch, BlockLists(), NOW)
     alone = [assessor.assess([item], BlockLists(), NOW)[0] for item in batch]
     assert together == alone
+
+
+def test_a_reason_text_past_the_schema_limit_is_cut_not_refused(assessor: RiskAssessor,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model reason whose text is longer than ScoreReason allows is published cut to the limit, weight kept."""
+    long_text = "x" * (TEXT_LIMIT + 50)
+    monkeypatch.setattr(assessor.scorer, "explain_many",
+                        lambda rows, top=3, matrix=None: [(0.2, [Reason("amount", long_text, 0.7)]) for _ in rows])
+    score = scored(assessor, 41.0)
+    assert score.reasons[0].code == "amount" and score.reasons[0].weight == 0.7
+    assert score.reasons[0].text == long_text[:TEXT_LIMIT]
