@@ -3,11 +3,11 @@
 Phases, one run, one broker:
 1. warm-up: days 0-20 and the labels that arrived by day 21 are put on the topics before the worker starts;
    the worker drains them (customer histories, terminal labels) -> `throughput_tx_s` from the score
-   timestamps. A bare aiokafka consume-and-produce loop over the same transactions -> `raw_tx_s`, and a
-   bare Faust agent doing the same -> `faust_baseline_tx_s` (what any Faust agent can reach here). The same
-   agent then copies the first LATENCY_BASELINE_S seconds of the measured payments, paced at `--rate` with their
-   labels produced meanwhile -> `faust_baseline_latency_*` (produce to copy readable: the floor any Faust
-   agent has on this machine at that rate).
+   timestamps, read once the drain is over. A bare aiokafka consume-and-produce loop over the same
+   transactions -> `raw_tx_s`, and a bare Faust agent doing the same -> `faust_baseline_tx_s` (what any
+   Faust agent can reach here). The same agent then copies the first LATENCY_BASELINE_S seconds of the
+   measured payments, paced at `--rate` with their labels produced meanwhile -> `faust_baseline_latency_*`
+   (produce to copy readable: the floor any Faust agent has on this machine at that rate).
 2. measured: days 21-27 at `--rate` tx/s with the labels arriving meanwhile -> latency from produce to
    the score being readable on `fraud-scores` (and `to_producer_*`: to the score's Kafka timestamp, when
    the worker handed it to its producer), and the detection metrics of those scores (model and the
@@ -253,6 +253,21 @@ async def _until_copying(settings: Settings, topic: str, watcher: ScoreWatcher, 
         await producer.stop()
 
 
+async def _until_written(settings: Settings, topic: str, count: int, timeout_s: float) -> None:
+    """Wait until `topic` holds at least `count` records, from its end offsets alone (no record is read)."""
+    consumer = AIOKafkaConsumer(**kafka_client_options(settings), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    parts = [TopicPartition(topic, p) for p in range(settings.topics.partitions)]
+    deadline = time.monotonic() + timeout_s
+    try:
+        while (written := sum((await consumer.end_offsets(parts)).values())) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {written} of {count} records on {topic} after {timeout_s:.0f} s")
+            await asyncio.sleep(0.5)
+    finally:
+        await consumer.stop()
+
+
 @contextlib.contextmanager
 def _no_collections() -> Iterator[None]:
     """No garbage collection in this process while latency is measured.
@@ -301,14 +316,17 @@ async def _run(settings: Settings, env: dict[str, str], rows: list[LabelledTx], 
     console.print(f"bare Faust agent latency p50 / p99: {faust_latency['faust_baseline_latency_p50_ms']:.1f} / "
                   f"{faust_latency['faust_baseline_latency_p99_ms']:.1f} ms")
     watcher = ScoreWatcher(settings)
-    await watcher.start()
     # Extra workers join the same consumer group (the partitions are split); each has its own port and folder.
     processes = [WorkerProcess(env if i == 0 else {**env, "ENGINE_WORKER_WEB_PORT": str(free_port()),
                                                    "ENGINE_DATA_DIR": f"{env['ENGINE_DATA_DIR']}-{i}"},
                                LOG_DIR / f"{settings.app_id}-worker{'' if i == 0 else i}.log") for i in range(workers)]
     await asyncio.gather(*(asyncio.to_thread(worker.start, 180.0) for worker in processes))
     try:
-        await watcher.wait_for(warm_tx, timeout_s=1800)
+        # Scores are read only once the drain is over, as the bare agent's copies were never read during its
+        # run: a reader decoding each score beside the worker would take CPU from it on these shared cores.
+        await _until_written(settings, settings.topics.fraud_scores, warm_tx, timeout_s=1800)
+        await watcher.start()
+        await watcher.wait_for(warm_tx, timeout_s=600)
         stamps = sorted(ts for _, _, ts in watcher.seen.values())
         throughput = (len(stamps) - 1) / max((stamps[-1] - stamps[0]) / 1000, 1e-3)
         console.print(f"worker drained the warm-up at {throughput:.0f} tx/s")
