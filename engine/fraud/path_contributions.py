@@ -71,8 +71,9 @@ class PathContributions:
         rows = np.ascontiguousarray(x, dtype=np.float64)
         if n.plain:  # every split sends a missing value (NaN) where 0 would go: LightGBM's rule for them
             rows = np.where(np.isnan(rows), 0.0, rows)
-        found = np.empty((len(rows), len(self._offsets)), dtype=np.int64)
-        contributions = np.zeros((len(rows), self._flat.shape[1]))
+        # Only the asked-for output is allocated and filled: scoring needs no (rows, trees) leaf matrix.
+        found = np.empty((0, 0) if add_up else (len(rows), len(self._offsets)), dtype=np.int64)
+        contributions = np.zeros((len(rows), self._flat.shape[1]) if add_up else (0, 0))
         _walk_trees(rows, n.feature, n.threshold, n.children, n.default_left, n.missing, n.plain, n.roots, n.depths,
                     self._offsets, self._flat, add_up, found, contributions)
         return found, contributions
@@ -147,8 +148,9 @@ def _walk_trees(x: Any, feature: Any, threshold: Any, children: Any, default_lef
                                                               default_left[node])]
         for r in range(x.shape[0]):
             leaf = ~nodes[r]
-            found[r, t] = leaf
             if add_up:
                 leaf_row = flat[offsets[t] + leaf]
                 for f in range(out.shape[1]):
                     out[r, f] += leaf_row[f]
+            else:
+                found[r, t] = leaf
