@@ -1,4 +1,4 @@
-"""`python -m benchmarks routes|cycle|instance|ingest|stream|fraud|replay|chaos` (also `engine bench ...`): JSON out."""
+"""`python -m benchmarks routes|cycle|instance|ingest|stream|fraud|replay|redis|chaos` (or `engine bench`): JSON."""
 
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ def run_replay(args: argparse.Namespace) -> int:
 
     return run_replay_bench(routes_log=existing_file(args.routes_log, "--routes-log"), handbook=args.data,
                             fraud_days=args.fraud_days, out=args.json)
+
+
+def run_redis(args: argparse.Namespace) -> int:
+    """A fraud worker's Redis writes (terminal-rate hashes, risk entries) with hiredis vs redis-py's parser."""
+    from benchmarks.redis_writes import run_redis_bench
+
+    return run_redis_bench(terminals=args.terminals, entries=args.entries, rounds=args.rounds, out=args.json)
 
 
 def run_ingest(args: argparse.Namespace) -> int:
@@ -153,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--events", type=positive_int, default=20_000, help="measured vehicle updates per size")
     ingest.add_argument("--json", type=Path, default=None)
     ingest.set_defaults(run=run_ingest)
+
+    redis = bench.add_parser("redis", help=run_redis.__doc__)
+    redis.add_argument("--terminals", type=positive_int, default=700, help="terminal-rate hashes in one pipeline")
+    redis.add_argument("--entries", type=positive_int, default=1000, help="risk entries in one MSET")
+    redis.add_argument("--rounds", type=positive_int, default=30, help="timed rounds; the best is reported")
+    redis.add_argument("--json", type=Path, default=None)
+    redis.set_defaults(run=run_redis)
 
     add_chaos_parser(bench)
     return parser

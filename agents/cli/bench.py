@@ -16,7 +16,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def run(args: argparse.Namespace) -> int:
-    """Benchmarks that print JSON: routes, cycle, ingest, stream, fraud, replay (`engine bench -h`)."""
+    """Benchmarks that print JSON: routes, cycle, ingest, stream, fraud, replay, redis (`engine bench -h`)."""
     return forward(args.bench_args)
 
 
