@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 
 # Redis answers a healthy call in well under a millisecond; one that hangs (a stalled server, a half-open
@@ -10,7 +12,9 @@ import redis.asyncio as aioredis
 REDIS_TIMEOUT_S = 2.0
 
 
-def open_redis(url: str) -> aioredis.Redis:
-    """A client for url whose connects and calls give up after REDIS_TIMEOUT_S (strings, not bytes)."""
+def open_redis(url: str, parser_class: type[Any] | None = None) -> aioredis.Redis:
+    """A client for url whose connects and calls give up after REDIS_TIMEOUT_S (strings, not bytes);
+    parser_class: redis-py's reply parser, its default (hiredis when installed) unless given."""
+    options: dict[str, Any] = {} if parser_class is None else {"parser_class": parser_class}
     return aioredis.from_url(url, decode_responses=True, socket_timeout=REDIS_TIMEOUT_S,
-                             socket_connect_timeout=REDIS_TIMEOUT_S)
+                             socket_connect_timeout=REDIS_TIMEOUT_S, **options)

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-import redis.asyncio as aioredis
 from redis._parsers import _AsyncHiredisParser, _AsyncRESP3Parser
 from redis.utils import HIREDIS_AVAILABLE
 from rich.console import Console
 
+from agents.cli.errors import UsageError
 from agents.fraud.risk_store import RiskStore, TerminalRates
+from agents.redis_client import open_redis
 from engine.settings import load_settings_with
 
 PARSERS: dict[str, type[Any]] = {"python": _AsyncRESP3Parser, "hiredis": _AsyncHiredisParser}
@@ -27,7 +28,7 @@ PARSERS: dict[str, type[Any]] = {"python": _AsyncRESP3Parser, "hiredis": _AsyncH
 
 async def _time_writes(url: str, parser: type[Any], terminals: int, entries: int, rounds: int) -> dict[str, float]:
     prefix = f"bench-redis-{uuid4().hex[:8]}"
-    client = aioredis.from_url(url, decode_responses=True, parser_class=parser)
+    client = open_redis(url, parser)  # the workers' client options, with this reply parser
     store = RiskStore(url, prefix, client=client)
     now = datetime.now(UTC)
     rates = [TerminalRates(f"T{i}", (i % 7) / 100, i % 50, (i % 11) / 100, i % 90, now, now) for i in range(terminals)]
@@ -54,7 +55,7 @@ async def _time_writes(url: str, parser: type[Any], terminals: int, entries: int
 def redis_bench(url: str, *, terminals: int, entries: int, rounds: int) -> dict[str, Any]:
     """Per-write microseconds with each reply parser, and hiredis's share of the Python parser's time."""
     if not HIREDIS_AVAILABLE:
-        raise RuntimeError("hiredis is not installed: pip install -c constraints.txt -e .")
+        raise UsageError("hiredis is not installed: run scripts/setup.sh (or pip install -c constraints.txt -e .)")
     figures = {name: asyncio.run(_time_writes(url, parser, terminals, entries, rounds))
                for name, parser in PARSERS.items()}
     python, hiredis = figures["python"], figures["hiredis"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 from benchmarks.redis_writes import redis_bench
 from engine.settings import load_settings_with
@@ -12,8 +13,6 @@ from engine.settings import load_settings_with
 def test_redis_bench_times_both_parsers_and_leaves_no_keys(services: None) -> None:
     """Both reply parsers are timed on the same writes (positive figures, ratios of the two), and the run
     deletes every key it wrote, so repeated runs do not fill the server."""
-    import redis
-
     url = str(load_settings_with({}).redis_url)
     result = redis_bench(url, terminals=20, entries=30, rounds=2)
 
