@@ -301,6 +301,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_batch_size=1_048_576,
         producer_linger=0.002,
         broker_commit_interval=1.0,
+        stream_buffer_maxsize=settings.kafka.stream_buffer_maxsize,
         broker_session_timeout=settings.kafka.session_timeout_s,
         broker_heartbeat_interval=settings.kafka.heartbeat_interval_s,
         stream_wait_empty=True,

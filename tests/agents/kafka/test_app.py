@@ -35,6 +35,17 @@ async def test_worker_consumer_holds_fetches_for_the_configured_wait_and_size(tm
     assert (defaults.fetch_max_wait_ms, defaults.fetch_min_bytes) == (10, 16_384)
 
 
+async def test_worker_streams_buffer_the_configured_number_of_events(tmp_path: Path) -> None:
+    """Faust's stream buffer (the point where it pauses fetching a partition) comes from Settings: 32,768 events by
+    default, not Faust's 4,096; below 1,024 is refused with a message that names the setting."""
+    app = create_app(load_settings_with({"ENGINE_KAFKA__STREAM_BUFFER_MAXSIZE": "8192",
+                                         "ENGINE_DATA_DIR": str(tmp_path)}))
+    assert app.conf.stream_buffer_maxsize == 8192
+    assert create_app(load_settings_with({"ENGINE_DATA_DIR": str(tmp_path)})).conf.stream_buffer_maxsize == 32_768
+    with pytest.raises(SettingsError, match="ENGINE_KAFKA__STREAM_BUFFER_MAXSIZE"):
+        load_settings_with({"ENGINE_KAFKA__STREAM_BUFFER_MAXSIZE": "100"})
+
+
 async def test_the_consumer_runs_in_faust_thread_unless_told_to_run_on_the_worker_loop(tmp_path: Path) -> None:
     """By default Faust's consumer keeps its own thread and loop; ENGINE_KAFKA__CONSUMER_IN_LOOP=true runs its
     calls on the worker's own loop and thread (no GIL hand-offs with a fetcher thread)."""
